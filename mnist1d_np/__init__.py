@@ -1,0 +1,6 @@
+"""mnist1d_np: a pure-NumPy deep-learning toolkit for MNIST-1D.
+
+Importing the package is light: it loads NumPy only. Plotting (matplotlib)
+and the numba kernels are imported by the modules that need them.
+"""
+__version__ = "0.1.0"
