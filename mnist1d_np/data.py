@@ -24,14 +24,16 @@ import argparse
 import dataclasses
 import json
 import os
-import tempfile
 import warnings
 import zipfile
 
 import numpy as np
 
+from .fileio import atomic_write
+
 __all__ = ["DatasetArgs", "get_dataset_args", "get_templates", "make_dataset",
-           "get_dataset", "save_dataset", "load_dataset", "transform_steps"]
+           "get_dataset", "save_dataset", "load_dataset", "transform_steps",
+           "draw_randomness", "fingerprint", "FROZEN_FINGERPRINT"]
 
 CACHE_FORMAT = 1
 EPS = 1e-8             # added to the template so its own zeros survive the noise mask
@@ -241,7 +243,7 @@ def gaussian_filter_rows(x, sigma=CORR_NOISE_SIGMA):
     return out
 
 
-def _draw_randomness(args, n_total):
+def draw_randomness(args, n_total):
     """Every random number of the pipeline, drawn in the original per-example order.
 
     The original draws, for each example: pad (rand), scale (rand),
@@ -267,6 +269,12 @@ def _draw_randomness(args, n_total):
                 shift=shift, corr=args.corr_noise_scale * noise[:, :length],
                 iid=args.iid_noise_scale * noise[:, length:],
                 batch_perm=batch_perm, seq_perm=seq_perm)
+
+
+def pad_lengths(args, draws):
+    """Number of zeros appended to each example: low + floor(u * (high - low + 1))."""
+    low, high = args.padding
+    return low + (draws["pad_u"] * (high - low + 1)).astype(np.int64)
 
 
 def pad_and_dilate(templates_x, pad_lengths, length):
@@ -309,11 +317,9 @@ def transform_steps(templates_x, args, draws):
     Used by make_dataset (which keeps only the last stage) and by chapter 01
     (which draws every stage).
     """
-    low, high = args.padding
-    length = args.template_len + high
-    pad_lengths = low + (draws["pad_u"] * (high - low + 1)).astype(np.int64)
+    length = args.template_len + args.padding[1]
     steps = {"template": templates_x}
-    steps["pad+dilate"] = x = pad_and_dilate(templates_x, pad_lengths, length)
+    steps["pad+dilate"] = x = pad_and_dilate(templates_x, pad_lengths(args, draws), length)
     steps["scale"] = x = x * (1 + args.scale_coeff * (draws["scale_u"] - 0.5))[:, None]
     steps["translate"] = x = circular_shift(x, draws["shift"])
     # The padded region is where the signal is exactly 0 (the template got +EPS).
@@ -336,7 +342,7 @@ def make_dataset(args=None, templates=None):
     n_classes = len(templates["y"])
     per_class = args.num_samples // n_classes
     labels = np.repeat(np.arange(n_classes), per_class)
-    draws = _draw_randomness(args, len(labels))
+    draws = draw_randomness(args, len(labels))
     xs = transform_steps(templates["x"][labels], args, draws)["subsample"]
     xs, ys = xs[draws["batch_perm"]], templates["y"][labels][draws["batch_perm"]]
     if draws["seq_perm"] is not None:
@@ -348,6 +354,37 @@ def make_dataset(args=None, templates=None):
     split = int(len(ys) * args.train_split)
     return {"x": xs[:split], "x_test": xs[split:], "y": ys[:split], "y_test": ys[split:],
             "t": t, "templates": templates}
+
+
+def fingerprint(dataset):
+    """A few sums and values that pin a dataset down (compare to ~1e-12)."""
+    x, x_test, y, y_test = (dataset[k] for k in ("x", "x_test", "y", "y_test"))
+    return {"n_train": len(y), "n_test": len(y_test),
+            "x_sum": float(x.sum()), "x_sq_sum": float((x ** 2).sum()),
+            "x_test_sum": float(x_test.sum()), "x_first": x[0, :3].tolist(),
+            "x_test_last": x_test[-1, -3:].tolist(), "t_sum": float(dataset["t"].sum()),
+            "y_head": y[:8].tolist(), "y_weighted": int((y * np.arange(len(y))).sum()),
+            "y_test_weighted": int((y_test * np.arange(len(y_test))).sum())}
+
+
+# Derived once from the paper's frozen mnist1d_data.pkl (which we never load).
+FROZEN_FINGERPRINT = {
+    "n_train": 4000, "n_test": 1000, "x_sum": -51.78746787509559,
+    "x_sq_sum": 159248.2538653486, "x_test_sum": 51.78746787509186,
+    "x_first": [-0.3320056673693902, -0.4719103656557236, -0.778697076293495],
+    "x_test_last": [0.6598756470890784, 0.8777343497528006, 1.193151836835276],
+    "t_sum": -2.1316282072803006e-14, "y_head": [2, 6, 4, 5, 6, 6, 6, 0],
+    "y_weighted": 36383495, "y_test_weighted": 2254146}
+
+
+def fingerprint_mismatches(got, want, tol=1e-12):
+    """Names of the fingerprint entries of `got` that differ from `want` by more than tol."""
+    bad = []
+    for key, expected in want.items():
+        close = np.allclose(got[key], expected, rtol=tol, atol=tol)
+        if not close or (isinstance(expected, int) and got[key] != expected):
+            bad.append(key)
+    return bad
 
 
 # ---------------------------------------------------------------- cache
@@ -362,22 +399,7 @@ def save_dataset(dataset, path, args):
     arrays.update({f"templates_{k}": v for k, v in dataset["templates"].items()})
     arrays["args_json"] = np.array(json.dumps(args.as_dict(), sort_keys=True))
     arrays["format"] = np.array(CACHE_FORMAT)
-    _atomic_savez(path, arrays)
-
-
-def _atomic_savez(path, arrays):
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 def load_dataset(path):

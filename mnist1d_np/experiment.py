@@ -1,0 +1,176 @@
+"""Chapter scaffolding: flags, progress, results, figures, tables, resume.
+
+Every chapter does the same bookkeeping, so it lives here and the chapters
+keep only their lesson:
+
+    parser = experiment.chapter_parser("02_classifiers", __doc__)
+    run = experiment.Run("02_classifiers", parser.parse_args())
+    for step in run.progress(range(n), "training"): ...
+    run.save_results("results", {...})        # JSON with settings and machine info
+    run.save_figure(fig, "accuracy")          # PNG
+    experiment.print_table([("CNN accuracy", "94 ± 2", "93.1 ± 0.8")])
+"""
+import argparse
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+from . import __version__
+from .fileio import atomic_write, load_checkpoint, save_checkpoint, to_jsonable, write_json  # noqa: F401 (re-exported)
+
+
+def chapter_parser(name, doc):
+    """argparse parser with the standard flags --quick, --out and --seed.
+
+    name: "NN_name", which gives the default output folder results/NN_name/.
+    doc: the chapter's module docstring; its first paragraph is the description.
+    """
+    parser = argparse.ArgumentParser(
+        prog=f"python chapters/{name}.py", description=(doc or "").strip().split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="a small run that finishes in well under a minute")
+    parser.add_argument("--out", default=os.path.join("results", name),
+                        help="folder for figures (PNG), numbers (JSON) and checkpoints")
+    parser.add_argument("--seed", type=_non_negative_int, default=0, help="master random seed")
+    return parser
+
+
+def _non_negative_int(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+# ---------------------------------------------------------------- progress
+
+class Progress:
+    """A one-line progress bar with rate and ETA, on stderr, no dependencies.
+
+    On a terminal the line is redrawn in place; elsewhere (CI, logs) a line
+    is printed at most every `log_every` seconds.
+    """
+
+    def __init__(self, total, label="", stream=None, log_every=10.0):
+        self.total, self.label, self.done = total, label, 0
+        self.stream = stream or sys.stderr
+        self.interactive = getattr(self.stream, "isatty", lambda: False)()
+        self.start = self.last_print = time.perf_counter()
+        self.log_every, self.info = log_every, ""
+
+    def update(self, n=1, **info):
+        """Count n more units of work; info (e.g. loss=0.3) is shown on the line."""
+        self.done += n
+        if info:
+            self.info = "  ".join(f"{k}={_short(v)}" for k, v in info.items())
+        now = time.perf_counter()
+        if self.done >= self.total or now - self.last_print >= (0.1 if self.interactive else self.log_every):
+            self.last_print = now
+            self._print(now)
+
+    def _print(self, now):
+        elapsed = now - self.start
+        eta = elapsed / self.done * (self.total - self.done) if self.done else float("nan")
+        line = (f"{self.label} {self.done}/{self.total} [{_clock(elapsed)}<{_clock(eta)}] {self.info}")
+        end = "\n" if self.done >= self.total or not self.interactive else ""
+        self.stream.write(("\r" if self.interactive else "") + line + end)
+        self.stream.flush()
+
+
+def progress(iterable, label="", total=None, **kwargs):
+    """Iterate over `iterable` while showing a Progress line."""
+    total = len(iterable) if total is None else total
+    bar = Progress(total, label, **kwargs)
+    for item in iterable:
+        yield item
+        bar.update()
+
+
+def _clock(seconds):
+    if not np.isfinite(seconds):
+        return "?"
+    minutes, seconds = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes:02d}:{seconds:02d}"
+
+
+def _short(value):
+    return f"{value:.4g}" if isinstance(value, (float, np.floating)) else str(value)
+
+
+# ---------------------------------------------------------------- tables
+
+def format_table(rows, headers=("quantity", "paper", "this run")):
+    """Rows of strings (or numbers) as an aligned plain-text table."""
+    rows = [tuple(str(c) for c in row) for row in rows]
+    widths = [max(len(r[i]) for r in rows + [tuple(headers)]) for i in range(len(headers))]
+    def line(cells):
+        return " | ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+    rule = "-+-".join("-" * w for w in widths)
+    return "\n".join([line(headers), rule] + [line(r) for r in rows])
+
+
+def print_table(rows, headers=("quantity", "paper", "this run"), title=None):
+    """Print a *quantity | paper | this run* table."""
+    if title:
+        print(f"\n{title}")
+    print(format_table(rows, headers))
+
+
+def mean_sd(values, scale=1.0, digits=1):
+    """'m ± s' of values * scale (population SD of the runs, as the paper's tables)."""
+    values = np.asarray(values, dtype=float) * scale
+    return f"{values.mean():.{digits}f} ± {values.std():.{digits}f}"
+
+
+# ---------------------------------------------------------------- saving
+
+def machine_info():
+    """What ran this: platform, Python, NumPy, CPU count."""
+    return {"platform": platform.platform(), "python": platform.python_version(),
+            "numpy": np.__version__, "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count()}
+
+
+class Run:
+    """One run of a chapter: its settings, output folder and clock."""
+
+    def __init__(self, name, args, settings=None):
+        self.name, self.args = name, args
+        self.out = args.out
+        self.settings = dict(settings or {})
+        self.start = time.perf_counter()
+
+    def path(self, filename):
+        os.makedirs(self.out, exist_ok=True)
+        return os.path.join(self.out, filename)
+
+    def save_results(self, name, results):
+        """Write results to OUT/name.json with settings, seed, version, wall time, machine."""
+        record = {"chapter": self.name, "quick": bool(getattr(self.args, "quick", False)),
+                  "seed": getattr(self.args, "seed", None), "settings": self.settings,
+                  "arguments": vars(self.args), "mnist1d_np_version": __version__,
+                  "wall_time_s": round(time.perf_counter() - self.start, 3),
+                  "machine": machine_info(), "results": results}
+        path = self.path(f"{name}.json")
+        write_json(path, record)
+        print(f"saved {path}")
+        return path
+
+    def save_figure(self, fig, name):
+        """Save a matplotlib figure as OUT/name.png."""
+        from .plotting import save_figure
+        path = self.path(f"{name}.png")
+        save_figure(fig, path)
+        print(f"saved {path}")
+        return path
+
+    def progress(self, iterable, label="", total=None):
+        return progress(iterable, label, total)
+
+    def elapsed(self):
+        return time.perf_counter() - self.start

@@ -1,0 +1,80 @@
+"""Chapter scaffolding: flags, progress line, tables, JSON, checkpoints."""
+import io
+import json
+import os
+
+import numpy as np
+import pytest
+
+from mnist1d_np import experiment, fileio
+
+
+def test_parser_defaults_and_bad_seed(capsys):
+    parser = experiment.chapter_parser("07_demo", "Demo chapter.\n\nMore text.")
+    args = parser.parse_args([])
+    assert (args.quick, args.out, args.seed) == (False, os.path.join("results", "07_demo"), 0)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--seed", "-1"])
+    assert "must be >= 0" in capsys.readouterr().err
+
+
+def test_progress_prints_count_and_eta():
+    stream = io.StringIO()
+    bar = experiment.Progress(4, "train", stream=stream, log_every=0.0)
+    for _ in range(4):
+        bar.update(loss=0.5)
+    lines = stream.getvalue().strip().splitlines()
+    assert lines[-1].startswith("train 4/4 [") and "loss=0.5" in lines[-1]
+    assert len(lines) == 4  # not a terminal: one line per update when log_every=0
+
+
+def test_progress_is_quiet_between_log_intervals():
+    stream = io.StringIO()
+    for _ in experiment.progress(range(1000), "x", stream=stream, log_every=3600):
+        pass
+    assert stream.getvalue().count("\n") == 1  # only the final line
+
+
+def test_table_alignment():
+    text = experiment.format_table([("CNN", "94 ± 2", 93.5), ("logistic regression", 32, "31")])
+    lines = text.splitlines()
+    assert lines[0].startswith("quantity") and len({line.index("|") for line in lines if "|" in line}) == 1
+    assert experiment.mean_sd([0.9, 0.92, 0.94], scale=100) == "92.0 ± 1.6"
+
+
+def test_run_saves_results_with_metadata(tmp_path):
+    args = experiment.chapter_parser("07_demo", "").parse_args(["--out", str(tmp_path / "o"), "--seed", "3"])
+    run = experiment.Run("07_demo", args, settings={"lr": 0.1})
+    path = run.save_results("results", {"acc": np.float32(0.5), "curve": np.arange(3)})
+    record = json.loads(open(path).read())
+    assert record["seed"] == 3 and record["settings"] == {"lr": 0.1}
+    assert record["results"] == {"acc": 0.5, "curve": [0, 1, 2]}
+    assert record["wall_time_s"] >= 0 and record["machine"]["cpu_count"] >= 1
+    assert record["mnist1d_np_version"]
+
+
+def test_checkpoint_roundtrip_and_corruption(tmp_path, capsys):
+    path = tmp_path / "ckpt.npz"
+    assert fileio.load_checkpoint(path) is None
+    fileio.save_checkpoint(path, {"w": np.ones((2, 3))}, {"step": 7})
+    arrays, meta = fileio.load_checkpoint(path)
+    assert meta == {"step": 7} and np.array_equal(arrays["w"], np.ones((2, 3)))
+    path.write_bytes(path.read_bytes()[:40])
+    assert fileio.load_checkpoint(path) is None
+    assert "ignoring unreadable checkpoint" in capsys.readouterr().err
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path):
+    path = tmp_path / "f.json"
+    fileio.write_json(path, {"a": 1})
+
+    def fail(f):
+        f.write(b"partial")
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        fileio.atomic_write(path, fail)
+    assert json.loads(path.read_text()) == {"a": 1} and os.listdir(tmp_path) == ["f.json"]
+
+
+def test_json_conversion_of_numpy_values():
+    assert fileio.to_jsonable({"x": np.float64("nan"), 1: (np.int64(2),)}) == {"x": None, "1": [2]}
