@@ -4,3 +4,6 @@ Importing the package is light: it loads NumPy only. Plotting (matplotlib)
 and the numba kernels are imported by the modules that need them.
 """
 __version__ = "0.1.0"
+
+from .tensor import Tensor, grad, no_grad
+from . import ops

@@ -49,6 +49,11 @@ def write_json(path, obj):
     atomic_write(path, lambda f: f.write(text.encode() + b"\n"))
 
 
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
 def save_checkpoint(path, arrays, meta):
     """Atomically save a dict of arrays plus JSON metadata to an .npz (no pickle)."""
     payload = {k: np.asarray(v) for k, v in arrays.items()}
