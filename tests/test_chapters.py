@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -26,3 +27,103 @@ def test_chapter_01_dataset(tmp_path):
     assert "equals the frozen dataset (1e-12) | yes" in stdout
     for figure in ("templates", "pipeline", "examples"):
         assert (tmp_path / f"{figure}.png").stat().st_size > 10_000
+
+
+def load_chapter(name):
+    """Import chapters/NN_name.py as a module, to test its functions directly."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "chapters", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def small_dataset():
+    from mnist1d_np.data import get_dataset_args, make_dataset
+    return make_dataset(get_dataset_args(num_samples=500))
+
+
+def test_chapter_02_quick(tmp_path):
+    stdout, record = run_chapter("02_classifiers", tmp_path)
+    summary = record["results"]["summary"]
+    assert set(summary) == {f"{m}/{d}" for m in ("logistic", "mlp", "cnn", "gru") for d in ("mnist1d", "shuffled")}
+    for entry in summary.values():
+        assert 0.1 < entry["early_stopped_mean"] / 100 <= 1.0
+    # Even 300 steps show the paper's point: shuffling hurts the CNN, not the MLP.
+    drop = lambda m: summary[f"{m}/mnist1d"]["early_stopped_mean"] - summary[f"{m}/shuffled"]["early_stopped_mean"]
+    assert drop("cnn") > 15 and abs(drop("logistic")) < 5
+    assert (tmp_path / "accuracy.png").stat().st_size > 10_000
+    assert "cnn test acc., mnist1d (%)" in stdout
+
+
+def test_chapter_04_hypergradient_equals_finite_difference(small_dataset):
+    ch = load_chapter("04_meta_learning_rate")
+    init = ch.initial_parameters()
+    inner = dict(steps=15, batch=50)
+    objective, _, hyper = ch.hypergradient(0.4, init, small_dataset, **inner)
+    eps = 1e-5
+    up, down = (np.mean([l.item() for l in ch.inner_losses(lr, init, small_dataset, **inner)])
+                for lr in (0.4 + eps, 0.4 - eps))
+    assert abs(hyper) > 1e-3
+    np.testing.assert_allclose(hyper, (up - down) / (2 * eps), rtol=1e-6)
+
+
+def test_chapter_04_quick(tmp_path):
+    stdout, record = run_chapter("04_meta_learning_rate", tmp_path)
+    trials = record["results"]["trials"]
+    assert [t["init_lr"] for t in trials] == [1.5, 0.15]
+    for t in trials:
+        assert len(t["lr_history"]) == 11 and len(t["outer_losses"]) == 10
+        assert t["outer_losses"][-1] < t["outer_losses"][0]  # the outer loop improves the objective
+    assert abs(trials[0]["final_lr"] - trials[1]["final_lr"]) < abs(1.5 - 0.15)  # they approach each other
+    assert (tmp_path / "trials.png").exists() and (tmp_path / "grid_search.png").exists()
+
+
+def tiny_meta_settings(ch, **overrides):
+    return ch.Settings(hidden=8, meta_hidden=(5,), inner_steps=4, meta_loss_last=2, batch=20,
+                       test_examples=20, outer_steps=6, checkpoint_every=2, baseline_inits=1, **overrides)
+
+
+@pytest.mark.parametrize("noise", [0.1, 0.0])
+def test_chapter_05_meta_gradient_equals_finite_difference(small_dataset, monkeypatch, noise):
+    ch = load_chapter("05_meta_activation")
+    monkeypatch.setattr(ch, "DTYPE", np.float64)
+    settings = tiny_meta_settings(ch, noise=noise)
+    theta = ch.init_meta_params(settings, np.random.default_rng(0))
+    dataset = ch.in_dtype(small_dataset)
+    _, meta_grad, _ = ch.meta_step(theta, settings, dataset, seed=0, outer_step=0)
+    v = np.random.default_rng(1).normal(size=theta.shape)
+    eps = 1e-6
+    up, down = (ch.meta_step(theta + s * eps * v, settings, dataset, 0, 0)[0] for s in (1, -1))
+    np.testing.assert_allclose(meta_grad @ v, (up - down) / (2 * eps), rtol=1e-6)
+
+
+def test_chapter_05_resumes_to_identical_numbers(small_dataset, tmp_path, monkeypatch):
+    ch = load_chapter("05_meta_activation")
+    settings, dataset = tiny_meta_settings(ch), ch.in_dtype(small_dataset)
+    straight_theta, straight = ch.metalearn(settings, dataset, 0, str(tmp_path / "a.npz"))
+    original, calls = ch.meta_step, []
+
+    def interrupted(*args):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return original(*args)
+    monkeypatch.setattr(ch, "meta_step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        ch.metalearn(settings, dataset, 0, str(tmp_path / "b.npz"))
+    monkeypatch.setattr(ch, "meta_step", original)
+    resumed_theta, resumed = ch.metalearn(settings, dataset, 0, str(tmp_path / "b.npz"))
+    assert np.array_equal(resumed_theta, straight_theta) and resumed == straight
+
+
+def test_chapter_05_quick(tmp_path):
+    stdout, record = run_chapter("05_meta_activation", tmp_path)
+    results = record["results"]
+    assert len(results["history"]["meta_loss"]) == 20
+    assert results["history"]["meta_loss"][-1] < results["history"]["meta_loss"][0]
+    table = results["final_test_acc"]
+    assert set(table) == {"learned", "piecewise-linear fit", "relu", "swish", "elu", "softplus", "tanh", "sigmoid"}
+    assert all(len(v) == 3 and 0.05 < np.mean(v) <= 1 for v in table.values())
+    assert (tmp_path / "activation.png").stat().st_size > 10_000

@@ -1,0 +1,187 @@
+"""Benchmark the numba kernels at the paper's sizes, and their compile costs.
+
+Prints median times per call (after a warm-up) and minor page faults per call for:
+* the paper's CNN convolutions, batch 100: (1, 40) -> 25 ch x 19 -> 10 -> 5,
+  kernel 5 then 3, stride 2, padding 1: forward, input and weight gradients;
+* the paper's GRU, batch 100, T = 40, I = 1, H = 6: one direction, both
+  directions, and bidirectional inference on 5000 examples;
+then the compile costs, measured in fresh subprocesses: cold (empty
+NUMBA_CACHE_DIR) and warm (the same directory again).
+
+    python benchmarks/bench_kernels.py [--repeats 300] [--top-pad 64] [--skip-compile]
+
+--top-pad MB calls glibc's mallopt(M_TOP_PAD) first. Without it, glibc may
+return freed heap memory to the OS after every call and fault it back in on
+the next (each GRU cache is ~0.5 MB in float32, ~1 MB in float64), which can
+cost more than the kernels themselves.
+"""
+import argparse
+import ctypes
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+CONV_LAYERS = [(1, 40, 5), (25, 19, 3), (25, 10, 3)]    # (C_in, L, K); C_out = 25, stride 2, padding 1
+BATCH, T, HIDDEN, EVAL_EXAMPLES = 100, 40, 6, 5000
+
+
+def timed_calls(f, *args, repeats):
+    """(median wall time in us, minor page faults per call) of f(*args), after five warm-up calls."""
+    for _ in range(5):
+        f(*args)
+    faults, times = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        f(*args)
+        times.append(time.perf_counter() - start)
+    faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / repeats
+    return 1e6 * float(np.median(times)), faults
+
+
+def conv_arrays(rng, dtype, C_in, L, K):
+    """x (B, C_in, L), w (25, C_in, K), gy (B, 25, L_out) for one paper layer."""
+    shapes = [(BATCH, C_in, L), (25, C_in, K), (BATCH, 25, (L + 2 - K) // 2 + 1)]
+    return [rng.standard_normal(s).astype(dtype) for s in shapes]
+
+
+def gru_arrays(rng, dtype, B):
+    """x (B, T, 1) and a tuple (W_ih, W_hh, b_ih, b_hh) for one direction, at torch's init scale."""
+    bound = 1 / np.sqrt(HIDDEN)
+    shapes = [(3 * HIDDEN, 1), (3 * HIDDEN, HIDDEN), (3 * HIDDEN,), (3 * HIDDEN,)]
+    return rng.standard_normal((B, T, 1)).astype(dtype), tuple(rng.uniform(-bound, bound, s).astype(dtype) for s in shapes)
+
+
+def bench_conv(K, dtype, repeats):
+    """{layer: {kernel: (us, faults)}}, and the whole step: 3 forwards then 5 gradients (not layer 1's grad_input)."""
+    rng, rows, layers = np.random.default_rng(0), {}, []
+    for C_in, L, K_ in CONV_LAYERS:
+        x, w, gy = conv_arrays(rng, dtype, C_in, L, K_)
+        layers.append((x, w, gy, L, K_))
+        rows[f"{C_in:>2}x{L:<2} k{K_}"] = {
+            "forward": timed_calls(K.conv1d_forward, x, w, 2, 1, repeats=repeats),
+            "grad_input": timed_calls(K.conv1d_grad_input, gy, w, 2, 1, L, repeats=repeats),
+            "grad_weight": timed_calls(K.conv1d_grad_weight, x, gy, 2, 1, K_, repeats=repeats)}
+
+    def step():
+        ys = [K.conv1d_forward(x, w, 2, 1) for x, w, _, _, _ in layers]
+        for i, (x, w, gy, L, K_) in reversed(list(enumerate(layers))):
+            K.conv1d_grad_weight(x, gy, 2, 1, K_)
+            if i:
+                K.conv1d_grad_input(gy, w, 2, 1, L)
+        return ys
+    return rows, timed_calls(step, repeats=repeats)
+
+
+def bench_gru(K, dtype, repeats):
+    """{name: (us, faults)}: one direction, both directions, a training step, and bidirectional inference."""
+    rng = np.random.default_rng(0)
+    (x, p_f), (_, p_r) = gru_arrays(rng, dtype, BATCH), gru_arrays(rng, dtype, BATCH)
+    hs, cache = K.gru_forward(x, *p_f, False, True)
+    hs2, caches = K.gru_bidirectional_forward(x, p_f, p_r, True)
+    g, g2 = rng.standard_normal(hs.shape).astype(dtype), rng.standard_normal(hs2.shape).astype(dtype)
+    x_eval = rng.standard_normal((EVAL_EXAMPLES, T, 1)).astype(dtype)
+
+    def step():   # forward, backward, and the caches freed, as in training
+        return K.gru_bidirectional_backward(g2, x, p_f, p_r, K.gru_bidirectional_forward(x, p_f, p_r, True)[1])
+    return {"one direction forward": timed_calls(K.gru_forward, x, *p_f, False, True, repeats=repeats),
+            "one direction backward": timed_calls(K.gru_backward, g, x, *p_f, False, cache, repeats=repeats),
+            "bidirectional forward": timed_calls(K.gru_bidirectional_forward, x, p_f, p_r, True, repeats=repeats),
+            "bidirectional backward": timed_calls(K.gru_bidirectional_backward, g2, x, p_f, p_r, caches,
+                                                  repeats=repeats),
+            "bidirectional step": timed_calls(step, repeats=repeats),
+            f"inference, {EVAL_EXAMPLES} examples": timed_calls(K.gru_bidirectional_forward, x_eval, p_f, p_r, False,
+                                                                repeats=max(5, repeats // 20))}
+
+
+def report_speed(repeats):
+    from mnist1d_np import kernels as K
+    for dtype in (np.float32, np.float64):
+        print(f"\n== {dtype.__name__}, batch {BATCH}: median us per call [page faults per call]")
+        rows, (step_us, step_pf) = bench_conv(K, dtype, repeats)
+        print(f"{'conv layer':10s}" + "".join(f"{k:>22s}" for k in next(iter(rows.values()))))
+        for name, cells in rows.items():
+            print(f"{name:10s}" + "".join(f"{us:15.1f} [{pf:4.0f}]" for us, pf in cells.values()))
+        layers = list(rows.values())
+        fwd = sum(r["forward"][0] for r in layers)
+        bwd = sum(r["grad_weight"][0] for r in layers) + sum(r["grad_input"][0] for r in layers[1:])
+        print(f"CNN convs: forward {fwd:.0f} + backward {bwd:.0f} = {fwd + bwd:.0f} us (no layer-1 grad_input); "
+              f"as one step {step_us:.0f} us [{step_pf:.0f}]")
+        gru = bench_gru(K, dtype, repeats)
+        for name, (us, pf) in gru.items():
+            print(f"GRU {name:28s} {us:9.1f} [{pf:4.0f}]")
+        evals = 4 * gru[f"inference, {EVAL_EXAMPLES} examples"][0]
+        print(f"GRU kernels for 1000 training steps + 4 evaluations: "
+              f"{(1000 * gru['bidirectional step'][0] + evals) / 1e6:.2f} s")
+
+
+def probe(dtype_name):
+    """Child process: times the import and each kernel's first call; prints JSON."""
+    out = {}
+
+    def timed(name, call):
+        start = time.perf_counter()
+        result = call()
+        out[name] = time.perf_counter() - start
+        return result
+    K = timed("import", lambda: __import__("mnist1d_np.kernels", fromlist=["kernels"]))
+    dtype, rng = getattr(np, dtype_name), np.random.default_rng(0)
+    x, w, gy = conv_arrays(rng, dtype, *CONV_LAYERS[1])
+    (xg, p_f), (_, p_r) = gru_arrays(rng, dtype, BATCH), gru_arrays(rng, dtype, BATCH)
+    timed("conv1d_forward", lambda: K.conv1d_forward(x, w, 2, 1))
+    timed("conv1d_grad_input", lambda: K.conv1d_grad_input(gy, w, 2, 1, 19))
+    timed("conv1d_grad_weight", lambda: K.conv1d_grad_weight(x, gy, 2, 1, 3))
+    hs, caches = timed("gru_bidirectional_forward", lambda: K.gru_bidirectional_forward(xg, p_f, p_r, True))
+    timed("gru_bidirectional_backward", lambda: K.gru_bidirectional_backward(hs, xg, p_f, p_r, caches))
+    hs, cache = timed("gru_forward", lambda: K.gru_forward(xg, *p_f, False, True))
+    timed("gru_backward", lambda: K.gru_backward(hs, xg, *p_f, False, cache))
+    out["all first calls"] = sum(v for k, v in out.items() if k != "import")
+    print(json.dumps(out))
+
+
+def run_probe(dtype_name, cache_dir):
+    """Runs probe() in a subprocess with NUMBA_CACHE_DIR=cache_dir; adds the whole process's wall time."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, __file__, "--probe", dtype_name], env=env,
+                            capture_output=True, text=True, check=True)
+    timings = json.loads(result.stdout.strip().splitlines()[-1])
+    timings["whole process"] = time.perf_counter() - start
+    return timings
+
+
+def report_compile():
+    print("\n== compile costs (s) in fresh subprocesses: cold = empty NUMBA_CACHE_DIR, warm = cached")
+    for dtype_name in ("float32", "float64"):
+        with tempfile.TemporaryDirectory() as cache_dir:
+            cold, warm = run_probe(dtype_name, cache_dir), run_probe(dtype_name, cache_dir)
+        print(f"{dtype_name:28s} {'cold':>7s} {'warm':>7s}")
+        for k in cold:
+            print(f"  {k:26s} {cold[k]:7.2f} {warm[k]:7.2f}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=300, help="timed calls per kernel")
+    parser.add_argument("--top-pad", type=int, metavar="MB", help="call mallopt(M_TOP_PAD, MB) first")
+    parser.add_argument("--skip-compile", action="store_true", help="skip the compile-cost subprocesses")
+    parser.add_argument("--probe", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.probe:
+        return probe(args.probe)
+    if args.top_pad:
+        ctypes.CDLL("libc.so.6").mallopt(-2, args.top_pad << 20)   # -2 is M_TOP_PAD in glibc's malloc.h
+    print(f"numpy {np.__version__}, {os.cpu_count()} cpus, M_TOP_PAD {args.top_pad or 'default'}; "
+          f"medians of {args.repeats} calls")
+    report_speed(args.repeats)
+    if not args.skip_compile:
+        report_compile()
+
+
+if __name__ == "__main__":
+    main()

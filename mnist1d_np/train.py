@@ -1,0 +1,129 @@
+"""The paper's training loop.
+
+Adam (lr 1e-2), batch 100, 6000 steps, batches taken in a fixed order
+(`bix = step * batch mod N`), and every 250 steps the loss and accuracy on
+the full train and test sets. The parameters live in one flat vector (see
+nn.flatten_parameters), so each Adam step is a handful of NumPy calls.
+
+`train` returns the curves; `early_stopped(results)` picks the evaluation
+with the best test accuracy, the selection the paper's Table 1 reports.
+"""
+import dataclasses
+
+import numpy as np
+
+from . import ops
+from .fileio import load_checkpoint, save_checkpoint
+from .nn import flatten_parameters
+from .optim import adam
+from .tensor import Tensor, grad, no_grad
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """The paper's defaults."""
+    steps: int = 6000
+    batch_size: int = 100
+    lr: float = 1e-2
+    weight_decay: float = 0.0
+    eval_every: int = 250
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "eval_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not self.lr > 0 or self.weight_decay < 0:
+            raise ValueError(f"lr must be > 0 and weight_decay >= 0, got {self.lr}, {self.weight_decay}")
+
+
+def evaluate(model, x, y, batch_size=1000):
+    """(mean cross-entropy loss, accuracy) of model on x: (N, 40), y: (N,)."""
+    losses, correct = 0.0, 0
+    with no_grad():
+        for start in range(0, len(y), batch_size):
+            logits = model(Tensor(x[start:start + batch_size])).data
+            yb = y[start:start + batch_size]
+            losses += ops.cross_entropy(Tensor(logits), yb).item() * len(yb)
+            correct += int((logits.argmax(axis=1) == yb).sum())
+    return losses / len(y), correct / len(y)
+
+
+def _new_results():
+    return {"train_losses": [], "eval_steps": [], "train_loss": [], "test_loss": [],
+            "train_acc": [], "test_acc": []}
+
+
+def _record_eval(results, model, dataset, step):
+    train_loss, train_acc = evaluate(model, dataset["x"], dataset["y"])
+    test_loss, test_acc = evaluate(model, dataset["x_test"], dataset["y_test"])
+    for key, value in (("eval_steps", step), ("train_loss", train_loss), ("test_loss", test_loss),
+                       ("train_acc", train_acc), ("test_acc", test_acc)):
+        results[key].append(value)
+
+
+def train(model, dataset, config=TrainConfig(), checkpoint_path=None, progress=None):
+    """Train `model` on dataset {'x', 'y', 'x_test', 'y_test'} with the paper's loop.
+
+    The evaluation happens after the update of every step with
+    step % eval_every == 0, as in the paper's code. With checkpoint_path, the
+    run saves its state at every evaluation and resumes from it if restarted.
+    progress: an optional object with update(n, **info) (experiment.Progress).
+    Returns the curves (see _new_results) plus 'final_test_acc'.
+    """
+    x, y = dataset["x"].astype(_dtype(model), copy=False), dataset["y"]
+    params = list(model.parameters().values())
+    flat = flatten_parameters(model)
+    rule = adam(config.lr, weight_decay=config.weight_decay)
+    state, results, start = rule.init([flat]), _new_results(), 0
+    if checkpoint_path is not None:
+        start, results = _resume(checkpoint_path, flat, state, results, config)
+    if progress is not None and start:
+        progress.update(start)
+    for step in range(start, config.steps):
+        bix = (step * config.batch_size) % len(y)
+        xb, yb = x[bix:bix + config.batch_size], y[bix:bix + config.batch_size]
+        loss = ops.cross_entropy(model(Tensor(xb)), yb)
+        grads = grad(loss, params)
+        rule.update([flat], [np.concatenate([g.data.ravel() for g in grads])], state)
+        results["train_losses"].append(loss.item())
+        if step % config.eval_every == 0 or step == config.steps - 1:
+            _record_eval(results, model, dataset, step)
+            if checkpoint_path is not None:
+                _save(checkpoint_path, flat, state, results, step + 1, config)
+        if progress is not None:
+            progress.update(1, loss=results["train_losses"][-1])
+    results["final_test_acc"] = results["test_acc"][-1]
+    return results
+
+
+def early_stopped(results):
+    """The evaluation with the highest test accuracy: {'step', 'test_acc', 'train_acc'}."""
+    best = int(np.argmax(results["test_acc"]))
+    return {"step": results["eval_steps"][best], "test_acc": results["test_acc"][best],
+            "train_acc": results["train_acc"][best]}
+
+
+def _dtype(model):
+    return next(iter(model.parameters().values())).dtype
+
+
+def _save(path, flat, state, results, next_step, config):
+    arrays = {"flat": flat, "m": state["m"][0], "v": state["v"][0]}
+    meta = {"next_step": next_step, "adam_step": state["step"], "results": results,
+            "config": dataclasses.asdict(config)}
+    save_checkpoint(path, arrays, meta)
+
+
+def _resume(path, flat, state, results, config):
+    """Load a checkpoint made with the same config and model size, if there is one."""
+    loaded = load_checkpoint(path)
+    if loaded is None:
+        return 0, results
+    arrays, meta = loaded
+    if meta.get("config") != dataclasses.asdict(config) or arrays["flat"].shape != flat.shape:
+        print(f"warning: checkpoint {path} is for another run; starting afresh")
+        return 0, results
+    flat[...] = arrays["flat"]
+    state["m"][0][...], state["v"][0][...] = arrays["m"], arrays["v"]
+    state["step"] = meta["adam_step"]
+    return meta["next_step"], meta["results"]

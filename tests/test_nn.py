@@ -1,0 +1,248 @@
+"""Layers, kernel-backed ops and the paper's models."""
+import numpy as np
+import pytest
+
+from mnist1d_np import Tensor, grad, nn, ops
+from mnist1d_np.fused import conv1d, gru, gru_reference, scalar_mlp, scalar_mlp_reference
+from mnist1d_np.gradcheck import check_grad
+
+
+@pytest.mark.parametrize("name, count", [("logistic", 410), ("mlp", 15210), ("cnn", 5210), ("gru", 5134)])
+def test_paper_models_parameter_counts_and_shapes(name, count):
+    model = nn.make_model(name, np.random.default_rng(0))
+    assert nn.count_parameters(model) == count
+    assert model(Tensor(np.zeros((7, 40)))).shape == (7, 10)
+
+
+def test_make_model_rejects_unknown_name_and_bad_rng():
+    with pytest.raises(ValueError, match="model must be one of"):
+        nn.make_model("resnet", np.random.default_rng(0))
+    with pytest.raises(TypeError, match="rng"):
+        nn.Linear(3, 4, rng=0)
+
+
+def test_initialisers_use_pytorch_default_bounds():
+    rng = np.random.default_rng(0)
+    layer = nn.Linear(40, 100, rng)
+    assert 0.95 / np.sqrt(40) < np.abs(layer.weight.data).max() <= 1 / np.sqrt(40)
+    conv = nn.Conv1d(25, 25, 3, rng)
+    assert 0.95 / np.sqrt(75) < np.abs(conv.weight.data).max() <= 1 / np.sqrt(75)
+    g = nn.GRU(1, 6, rng, bidirectional=True)
+    values = np.concatenate([p.data.ravel() for p in g.parameters().values()])
+    assert 0.95 / np.sqrt(6) < np.abs(values).max() <= 1 / np.sqrt(6)
+    assert abs(values.mean()) < 0.05  # centred, as U(-b, b)
+
+
+def test_same_seed_same_model_and_dtype():
+    a = nn.make_model("cnn", np.random.default_rng(5), dtype=np.float32)
+    b = nn.make_model("cnn", np.random.default_rng(5), dtype=np.float32)
+    for (na, pa), (nb, pb) in zip(a.parameters().items(), b.parameters().items()):
+        assert na == nb and pa.dtype == np.float32 and np.array_equal(pa.data, pb.data)
+    assert a(Tensor(np.ones((2, 40), np.float32))).dtype == np.float32
+
+
+def test_flatten_parameters_gives_views():
+    model = nn.make_model("mlp", np.random.default_rng(0))
+    before = {k: p.data.copy() for k, p in model.parameters().items()}
+    flat = nn.flatten_parameters(model)
+    assert flat.size == 15210
+    assert all(np.array_equal(before[k], p.data) for k, p in model.parameters().items())
+    flat[:] = 0
+    assert all(not p.data.any() for p in model.parameters().values())
+
+
+def test_load_parameters_checks_names_and_shapes():
+    model = nn.make_model("logistic", np.random.default_rng(0))
+    values = {k: np.ones(p.shape) for k, p in model.parameters().items()}
+    model.load_parameters(values)
+    assert model.linear.weight.data.sum() == 400
+    with pytest.raises(ValueError, match="shape"):
+        model.load_parameters({**values, "linear.bias": np.ones(3)})
+    with pytest.raises(ValueError, match="names differ"):
+        model.load_parameters({"linear.weight": values["linear.weight"]})
+
+
+# ---------------------------------------------------------------- conv1d
+
+def conv1d_reference(x, w, stride, padding):
+    """conv1d from plain Tensor ops: zero-pad, gather windows, contract."""
+    xp = ops.pad(x, ((0, 0), (0, 0), (padding, padding)))
+    size, length = w.shape[2], xp.shape[2]
+    starts = np.arange(0, length - size + 1, stride)
+    windows = xp[:, :, starts[:, None] + np.arange(size)]           # (B, C_in, L_out, K)
+    cols = windows.transpose(0, 2, 1, 3).reshape(x.shape[0], len(starts), -1)
+    return (cols @ w.reshape(w.shape[0], -1).T).transpose(0, 2, 1)  # (B, C_out, L_out)
+
+
+CONV_CASES = [((3, 1, 40), (4, 1, 5), 2, 1), ((2, 3, 10), (5, 3, 3), 2, 1),
+              ((2, 2, 9), (3, 2, 1), 1, 0), ((2, 2, 12), (2, 2, 4), 3, 2)]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding", CONV_CASES)
+def test_conv1d_matches_reference_to_first_and_second_order(x_shape, w_shape, stride, padding):
+    rng = np.random.default_rng(1)
+    x, w = rng.normal(size=x_shape), rng.normal(size=w_shape)
+    np.testing.assert_allclose(conv1d(x, w, stride, padding).data,
+                               conv1d_reference(Tensor(x), Tensor(w), stride, padding).data,
+                               rtol=1e-10, atol=1e-12)
+
+    def f(x, w):
+        return ops.tanh(conv1d(x, w, stride, padding))
+    check_grad(f, [x, w])
+    check_grad(f, [x, w], order=2)
+
+
+def test_conv1d_third_order_matches_reference():
+    rng = np.random.default_rng(2)
+    x, w = Tensor(rng.normal(size=(2, 2, 8)), requires_grad=True), Tensor(rng.normal(size=(3, 2, 3)), requires_grad=True)
+
+    def third(conv):
+        y = (conv(x, w, 2, 1) ** 3).sum()
+        gx, = grad(y, [x], create_graph=True)
+        gw, = grad((gx * gx).sum(), [w], create_graph=True)
+        return grad(gw.sum(), [x, w])
+    for a, b in zip(third(conv1d), third(conv1d_reference)):
+        np.testing.assert_allclose(a.data, b.data, rtol=1e-10, atol=1e-10)
+
+
+def test_conv1d_errors():
+    with pytest.raises(ValueError, match="conv1d"):
+        conv1d(np.zeros((2, 3, 10)), np.zeros((4, 2, 3)))
+    with pytest.raises(ValueError, match="stride"):
+        conv1d(np.zeros((2, 3, 10)), np.zeros((4, 3, 3)), stride=0)
+    with pytest.raises(ValueError, match="exceeds"):
+        conv1d(np.zeros((2, 3, 2)), np.zeros((4, 3, 5)))
+
+
+# ---------------------------------------------------------------- GRU
+
+def gru_params(rng, input_size, hidden, dtype=np.float64):
+    shapes = [(3 * hidden, input_size), (3 * hidden, hidden), (3 * hidden,), (3 * hidden,)]
+    return [Tensor(rng.uniform(-0.5, 0.5, s).astype(dtype), requires_grad=True) for s in shapes]
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_gru_kernel_matches_autodiff_reference(bidirectional):
+    rng = np.random.default_rng(3)
+    x = Tensor(rng.normal(size=(4, 7, 2)), requires_grad=True)
+    fwd, rev = gru_params(rng, 2, 5), (gru_params(rng, 2, 5) if bidirectional else None)
+    out, ref = gru(x, fwd, rev), gru_reference(x, fwd, rev)
+    np.testing.assert_allclose(out.data, ref.data, rtol=0, atol=1e-12)
+    seed = rng.normal(size=out.shape)
+    inputs = [x] + fwd + (rev or [])
+    for a, b in zip(grad(out, inputs, seed), grad(ref, inputs, seed)):
+        np.testing.assert_allclose(a.data, b.data, rtol=1e-10, atol=1e-12)
+
+
+def test_gru_gradient_matches_finite_differences():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(2, 4, 1))
+    params = [p.data for p in gru_params(rng, 1, 3) + gru_params(rng, 1, 3)]
+    check_grad(lambda x, *p: gru(x, p[:4], p[4:]), [x] + params)
+
+
+def test_gru_second_differentiation_raises():
+    rng = np.random.default_rng(5)
+    x = Tensor(rng.normal(size=(2, 3, 1)))
+    params = gru_params(rng, 1, 2)
+    g = grad((gru(x, params) ** 2).sum(), params, create_graph=True)
+    with pytest.raises(NotImplementedError, match="gru"):
+        grad(sum((gi * gi).sum() for gi in g), params)
+
+
+def test_gru_float32_stays_float32():
+    rng = np.random.default_rng(6)
+    params = gru_params(rng, 1, 3, np.float32)
+    out = gru(Tensor(rng.normal(size=(2, 5, 1)).astype(np.float32)), params)
+    assert out.dtype == np.float32
+    assert all(g.dtype == np.float32 for g in grad(out.sum(), params))
+
+
+# ---------------------------------------------------------------- pooling
+
+def windows_np(x, size, stride):
+    starts = range(0, x.shape[-1] - size + 1, stride)
+    return np.stack([x[..., s:s + size] for s in starts], axis=-2)
+
+
+@pytest.mark.parametrize("layer, reduce", [
+    (nn.MaxPool1d(3, 2), lambda w: w.max(-1)),
+    (nn.AvgPool1d(2), lambda w: w.mean(-1)),
+    (nn.LPPool1d(3, 1), lambda w: np.sqrt((w ** 2).sum(-1))),
+])
+def test_pooling_matches_numpy_and_differentiates(layer, reduce):
+    x = np.random.default_rng(7).normal(size=(2, 3, 9))
+    size, stride = layer.kernel_size, layer.stride
+    np.testing.assert_allclose(layer(Tensor(x)).data, reduce(windows_np(x, size, stride)), rtol=1e-14)
+    check_grad(lambda x: layer(x), [x])
+
+
+def test_pooling_rejects_bad_kernel_and_p():
+    with pytest.raises(ValueError, match="kernel_size"):
+        nn.MaxPool1d(10)(Tensor(np.zeros((1, 1, 5))))
+    with pytest.raises(ValueError, match="p=2"):
+        nn.LPPool1d(2, p=3)
+
+
+def test_flatten_and_sequential():
+    model = nn.Sequential(nn.Conv1d(1, 2, 3, np.random.default_rng(0)), ops.relu, nn.Flatten())
+    assert model(Tensor(np.ones((4, 1, 10)))).shape == (4, 16)
+    assert list(model.parameters()) == ["0.weight", "0.bias"]
+
+
+# ---------------------------------------------------------------- learned elementwise activation
+
+def scalar_mlp_inputs(rng, hidden=7, shape=(3, 5)):
+    theta = np.concatenate([rng.uniform(-1, 1, hidden), rng.uniform(-1, 1, hidden),
+                            rng.uniform(-0.5, 0.5, hidden), [0.1]])
+    return rng.normal(size=shape), theta, rng.uniform(-0.1, 0.1, hidden)
+
+
+def test_scalar_mlp_matches_reference_with_gradients():
+    rng = np.random.default_rng(8)
+    z, theta, noise = scalar_mlp_inputs(rng)
+    np.testing.assert_allclose(scalar_mlp(z, theta, noise).data,
+                               scalar_mlp_reference(z, theta, noise).data, rtol=1e-12, atol=1e-14)
+    check_grad(lambda z, th: ops.tanh(scalar_mlp(z, th, noise)), [z, theta])
+
+
+def test_scalar_mlp_second_order_through_the_z_gradient():
+    """The metalearning pattern: differentiate a z-gradient with respect to z and theta."""
+    rng = np.random.default_rng(9)
+    z0, theta0, noise = scalar_mlp_inputs(rng)
+    target = rng.normal(size=z0.shape)
+
+    def meta(fn):
+        z, theta = Tensor(z0, requires_grad=True), Tensor(theta0, requires_grad=True)
+        inner = ((fn(z, theta, noise) - target) ** 2).sum()
+        gz = grad(inner, z, create_graph=True)
+        stepped = z - 0.3 * gz                       # one unrolled SGD step on z
+        outer = (ops.tanh(fn(stepped, theta, noise)) * target).sum() + (gz ** 2).sum()
+        return [g.data for g in grad(outer, [z, theta])]
+    for a, b in zip(meta(scalar_mlp), meta(scalar_mlp_reference)):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_scalar_mlp_refuses_unsupported_orders():
+    rng = np.random.default_rng(10)
+    z0, theta0, _ = scalar_mlp_inputs(rng)
+    z, theta = Tensor(z0, requires_grad=True), Tensor(theta0, requires_grad=True)
+    g_theta = grad(scalar_mlp(z, theta).sum(), theta, create_graph=True)
+    with pytest.raises(NotImplementedError, match="scalar_mlp"):
+        grad((g_theta ** 2).sum(), z)
+    gz = grad(scalar_mlp(z, theta).sum(), z, create_graph=True)
+    gzz = grad((gz ** 2).sum(), z, create_graph=True)
+    with pytest.raises(NotImplementedError, match="scalar_mlp_slope"):
+        grad(gzz.sum(), z)
+
+
+def test_scalar_mlp_float32_and_shape_errors():
+    rng = np.random.default_rng(11)
+    z, theta, noise = scalar_mlp_inputs(rng)
+    out = scalar_mlp(z.astype(np.float32), theta.astype(np.float32), noise)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out.data, scalar_mlp_reference(z, theta, noise).data, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="theta"):
+        scalar_mlp(z, theta[:-1])
+    with pytest.raises(ValueError, match="noise"):
+        scalar_mlp(z, theta, noise[:3])

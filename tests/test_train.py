@@ -1,0 +1,89 @@
+"""The paper's training loop: batch order, evaluation schedule, learning, resume."""
+import numpy as np
+import pytest
+
+from mnist1d_np import nn, train
+from mnist1d_np.data import get_dataset_args, make_dataset
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return make_dataset(get_dataset_args(num_samples=1000))
+
+
+def test_schedule_and_learning(dataset):
+    model = nn.make_model("mlp", np.random.default_rng(0))
+    config = train.TrainConfig(steps=120, eval_every=50)
+    results = train.train(model, dataset, config)
+    assert results["eval_steps"] == [0, 50, 100, 119]
+    assert len(results["train_losses"]) == 120
+    assert results["test_acc"][-1] > 0.3 > results["test_acc"][0] - 0.1  # learns from ~chance
+    assert np.mean(results["train_losses"][-10:]) < np.mean(results["train_losses"][:10])
+    best = train.early_stopped(results)
+    assert best["test_acc"] == max(results["test_acc"]) and best["step"] in results["eval_steps"]
+
+
+def test_batches_follow_the_papers_fixed_order(dataset, monkeypatch):
+    seen = []
+    original = train.ops.cross_entropy
+
+    def spy(logits, labels):
+        seen.append(labels.copy())
+        return original(logits, labels)
+    monkeypatch.setattr(train.ops, "cross_entropy", spy)
+    monkeypatch.setattr(train, "evaluate", lambda *a: (0.0, 0.0))
+    model = nn.make_model("logistic", np.random.default_rng(0))
+    train.train(model, dataset, train.TrainConfig(steps=10, batch_size=300, eval_every=100))
+    y, n = dataset["y"], len(dataset["y"])  # 800: batches start at 0, 300, 600, 100 (900 mod 800)...
+    for step, labels in enumerate(seen):
+        start = (step * 300) % n
+        assert np.array_equal(labels, y[start:start + 300])
+
+
+def test_same_seed_same_run(dataset):
+    runs = [train.train(nn.make_model("cnn", np.random.default_rng(1)), dataset,
+                        train.TrainConfig(steps=30, eval_every=10)) for _ in range(2)]
+    assert runs[0] == runs[1]
+
+
+class Interrupt(Exception):
+    pass
+
+
+class StopAt:
+    """A progress object that interrupts training after `limit` steps."""
+
+    def __init__(self, limit):
+        self.limit, self.done = limit, 0
+
+    def update(self, n=1, **info):
+        self.done += n
+        if self.done >= self.limit:
+            raise Interrupt
+
+
+def test_interrupted_run_resumes_to_identical_results(dataset, tmp_path):
+    config = train.TrainConfig(steps=90, eval_every=20)
+    straight = train.train(nn.make_model("gru", np.random.default_rng(2)), dataset, config)
+    path = tmp_path / "ckpt.npz"
+    with pytest.raises(Interrupt):
+        train.train(nn.make_model("gru", np.random.default_rng(2)), dataset, config, path, StopAt(55))
+    fresh_model = nn.make_model("gru", np.random.default_rng(99))  # state comes from the checkpoint
+    resumed = train.train(fresh_model, dataset, config, path, StopAt(10**9))
+    assert resumed == straight
+
+
+def test_checkpoint_of_other_config_is_ignored(dataset, tmp_path, capsys):
+    path = tmp_path / "ckpt.npz"
+    train.train(nn.make_model("logistic", np.random.default_rng(0)), dataset,
+                train.TrainConfig(steps=5, eval_every=2), path)
+    again = train.train(nn.make_model("logistic", np.random.default_rng(0)), dataset,
+                        train.TrainConfig(steps=6, eval_every=2), path)
+    assert len(again["train_losses"]) == 6 and "another run" in capsys.readouterr().out
+
+
+def test_bad_config_names_the_field():
+    with pytest.raises(ValueError, match="batch_size"):
+        train.TrainConfig(batch_size=0)
+    with pytest.raises(ValueError, match="lr"):
+        train.TrainConfig(lr=-1.0)
