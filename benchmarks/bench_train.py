@@ -14,6 +14,7 @@ import argparse
 import json
 import time
 
+import mnist1d_np  # noqa: F401  (first: single-threaded BLAS, see its __init__)
 import numpy as np
 
 from mnist1d_np import data, nn, train
@@ -21,8 +22,8 @@ from mnist1d_np import data, nn, train
 PYTORCH_SECONDS_PER_1000 = {"mlp": 1.47, "cnn": 3.89, "gru": 20.1}
 
 
-def timed_run(model_name, dataset, steps, seed):
-    model = nn.make_model(model_name, np.random.default_rng(seed))
+def timed_run(model_name, dataset, steps, seed, dtype):
+    model = nn.make_model(model_name, np.random.default_rng(seed), dtype=dtype)
     config = train.TrainConfig(steps=steps)
     start = time.perf_counter()
     results = train.train(model, dataset, config)
@@ -34,13 +35,16 @@ def main():
     parser.add_argument("--model", choices=list(nn.MODELS), required=True)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                        help="float32 is what PyTorch uses by default")
     parser.add_argument("--json", action="store_true", help="print a JSON object as the last line")
     ns = parser.parse_args()
     if ns.steps < 1 or ns.repeats < 1:
         parser.error("--steps and --repeats must be >= 1")
     dataset = data.make_dataset()
-    warmup_seconds, _ = timed_run(ns.model, dataset, 10, seed=0)  # includes numba compile/cache load
-    runs = [timed_run(ns.model, dataset, ns.steps, seed=i) for i in range(ns.repeats)]
+    dtype = np.dtype(ns.dtype)
+    warmup_seconds, _ = timed_run(ns.model, dataset, 10, 0, dtype)  # includes numba compile/cache load
+    runs = [timed_run(ns.model, dataset, ns.steps, i, dtype) for i in range(ns.repeats)]
     per_1000 = sorted(1000 * seconds / ns.steps for seconds, _ in runs)
     median = float(np.median(per_1000))
     final_acc = runs[0][1]["final_test_acc"]
@@ -51,7 +55,7 @@ def main():
         ratio = median / PYTORCH_SECONDS_PER_1000[ns.model]
         print(f"  vs PyTorch {PYTORCH_SECONDS_PER_1000[ns.model]} s: {ratio:.2f}x")
     if ns.json:
-        print(json.dumps({"model": ns.model, "steps": ns.steps, "repeats": ns.repeats,
+        print(json.dumps({"model": ns.model, "dtype": ns.dtype, "steps": ns.steps, "repeats": ns.repeats,
                           "seconds_per_1000_steps": median, "runs_seconds_per_1000_steps": per_1000,
                           "final_test_acc": final_acc, "warmup_seconds": warmup_seconds}))
 

@@ -23,6 +23,7 @@ Run: python chapters/04_meta_learning_rate.py               (both trials, ~10 s)
      python chapters/04_meta_learning_rate.py --ablations   (+ ablations, a few minutes)
      python chapters/04_meta_learning_rate.py --quick       (10 outer steps, seconds)
 """
+import mnist1d_np  # noqa: F401  (first: single-threaded BLAS, see its __init__)
 import numpy as np
 
 from mnist1d_np import Tensor, data, experiment, grad, nn, ops, plotting
@@ -70,7 +71,7 @@ def inner_losses(lr, init, dataset, steps=INNER_STEPS, batch=INNER_BATCH):
         loss = ops.cross_entropy(forward(params, x[bix:bix + batch]), y[bix:bix + batch])
         grads = grad(loss, params, create_graph=differentiable)
         params = [p - lr * g for p, g in zip(params, grads)]
-        losses.append(loss)
+        losses.append(loss if differentiable else loss.detach())  # detached: frees the step's graph
     return losses
 
 

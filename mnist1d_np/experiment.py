@@ -129,6 +129,13 @@ def mean_sd(values, scale=1.0, digits=1):
 
 # ---------------------------------------------------------------- saving
 
+def peak_rss_mb():
+    """Peak resident memory of this process so far, in MiB (Linux and macOS)."""
+    import resource
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024 if sys.platform != "darwin" else peak / 2**20
+
+
 def machine_info():
     """What ran this: platform, Python, NumPy, CPU count."""
     return {"platform": platform.platform(), "python": platform.python_version(),

@@ -86,30 +86,34 @@ def gru(x, forward_params, reverse_params=None):
     [forward | reverse] when reverse_params is given. First-order only.
     """
     x = ops.as_tensor(x)
-    directions = [(tuple(forward_params), False)]
-    if reverse_params is not None:
-        directions.append((tuple(reverse_params), True))
-    outputs = [_gru_direction(x, params, reverse) for params, reverse in directions]
-    return outputs[0] if len(outputs) == 1 else ops.concatenate(outputs, axis=2)
-
-
-def _gru_direction(x, params, reverse):
-    _check_gru(x, params)
+    params = tuple(forward_params) + tuple(reverse_params or ())
+    for i in range(0, len(params), 4):
+        _check_gru(x, params[i:i + 4])
     xd, wd = _contiguous(x), [_contiguous(p) for p in params]
-    needs_backward = is_grad_enabled() and any(t.requires_grad for t in (x,) + tuple(params))
-    hs, cache = kernels.gru_forward(xd, *wd, reverse, needs_backward)  # no cache for evaluation
-    memo = [None, None]  # (upstream gradient, its five results)
+    # Evaluation needs no cache for the backward pass.
+    keep = is_grad_enabled() and any(t.requires_grad for t in (x,) + params)
+    if reverse_params is None:
+        hs, cache = kernels.gru_forward(xd, *wd, False, keep)
+        backward = lambda g: kernels.gru_backward(g, xd, *wd, False, cache)
+    else:
+        hs, caches = kernels.gru_bidirectional_forward(xd, tuple(wd[:4]), tuple(wd[4:]), keep)
+        backward = lambda g: _flatten_bidirectional(
+            kernels.gru_bidirectional_backward(g, xd, tuple(wd[:4]), tuple(wd[4:]), caches))
+    memo = [None, None]  # (upstream gradient, all input gradients)
 
     def grads(g_hs):
-        # One fused BPTT gives all five gradients; the first vjp asked runs it.
+        # One fused BPTT gives every gradient; the first vjp asked runs it.
         # Holding g_hs itself (not its id) means a new array can never match.
         if memo[0] is not g_hs:
-            memo[:] = g_hs, kernels.gru_backward(np.ascontiguousarray(g_hs), xd, *wd, reverse, cache)
+            memo[:] = g_hs, backward(np.ascontiguousarray(g_hs))
         return memo[1]
+    vjps = [lambda out, g, i=i: grads(g)[i] for i in range(1 + len(params))]
+    return make_op("gru", hs, (x,) + params, vjps, differentiable_backward=False)
 
-    vjps = [lambda out, g, i=i: grads(g)[i] for i in range(5)]
-    name = "gru_reverse" if reverse else "gru"
-    return make_op(name, hs, (x,) + tuple(params), vjps, differentiable_backward=False)
+
+def _flatten_bidirectional(result):
+    gx, grads_forward, grads_reverse = result
+    return (gx,) + tuple(grads_forward) + tuple(grads_reverse)
 
 
 def gru_reference(x, forward_params, reverse_params=None):

@@ -38,6 +38,7 @@ class TrainConfig:
 
 def evaluate(model, x, y, batch_size=1000):
     """(mean cross-entropy loss, accuracy) of model on x: (N, 40), y: (N,)."""
+    x = x.astype(_dtype(model), copy=False)
     losses, correct = 0.0, 0
     with no_grad():
         for start in range(0, len(y), batch_size):

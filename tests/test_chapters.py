@@ -102,7 +102,7 @@ def test_chapter_05_meta_gradient_equals_finite_difference(small_dataset, monkey
 def test_chapter_05_resumes_to_identical_numbers(small_dataset, tmp_path, monkeypatch):
     ch = load_chapter("05_meta_activation")
     settings, dataset = tiny_meta_settings(ch), ch.in_dtype(small_dataset)
-    straight_theta, straight = ch.metalearn(settings, dataset, 0, str(tmp_path / "a.npz"))
+    straight_theta, straight, _ = ch.metalearn(settings, dataset, 0, str(tmp_path / "a.npz"))
     original, calls = ch.meta_step, []
 
     def interrupted(*args):
@@ -114,7 +114,7 @@ def test_chapter_05_resumes_to_identical_numbers(small_dataset, tmp_path, monkey
     with pytest.raises(KeyboardInterrupt):
         ch.metalearn(settings, dataset, 0, str(tmp_path / "b.npz"))
     monkeypatch.setattr(ch, "meta_step", original)
-    resumed_theta, resumed = ch.metalearn(settings, dataset, 0, str(tmp_path / "b.npz"))
+    resumed_theta, resumed, _ = ch.metalearn(settings, dataset, 0, str(tmp_path / "b.npz"))
     assert np.array_equal(resumed_theta, straight_theta) and resumed == straight
 
 
