@@ -588,6 +588,9 @@ def _check_labels(logits, labels):
                          "expected (batch, classes) and (batch,)")
     if labels.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy: labels must be integers, got {labels.dtype}")
+    if labels.size and (labels.min() < 0 or labels.max() >= logits.shape[1]):
+        raise ValueError(f"cross_entropy: labels must be in [0, {logits.shape[1] - 1}], "
+                         f"got values from {labels.min()} to {labels.max()}")
 
 
 def normalize(x, axis=-1, eps=1e-12):

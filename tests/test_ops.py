@@ -269,3 +269,11 @@ def test_float32_is_preserved_forward_and_backward(case, shapes):
     assert [g.dtype for g in second] == [np.float32] * len(xs)
     reference = case.reference(*[x.data.astype(np.float64) for x in xs])
     np.testing.assert_allclose(out.data, reference, rtol=1e-4, atol=1e-5)
+
+
+def test_cross_entropy_rejects_labels_out_of_range():
+    logits = np.zeros((2, 3))
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 2\]"):
+        ops.cross_entropy(logits, np.array([0, 3]))
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 2\]"):
+        ops.cross_entropy(logits, np.array([-1, 0]))
