@@ -20,7 +20,6 @@ import json
 import os
 import time
 
-import mnist1d_np  # noqa: F401  (first: single-threaded BLAS, see its __init__)
 import numpy as np
 
 from mnist1d_np import data, experiment

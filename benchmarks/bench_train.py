@@ -14,7 +14,6 @@ import argparse
 import json
 import time
 
-import mnist1d_np  # noqa: F401  (first: single-threaded BLAS, see its __init__)
 import numpy as np
 
 from mnist1d_np import data, nn, train

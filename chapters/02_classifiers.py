@@ -28,7 +28,6 @@ import concurrent.futures
 import dataclasses
 import os
 
-import mnist1d_np  # noqa: F401  (first: single-threaded BLAS, see its __init__)
 import numpy as np
 
 from mnist1d_np import data, experiment, fileio, nn, plotting, train
