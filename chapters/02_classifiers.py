@@ -53,10 +53,13 @@ def run_one(model_name, dataset, seed, config, run_dir, bar=None):
     key = f"{model_name}_{dataset['name']}_seed{seed}"
     done_path = os.path.join(run_dir, key + ".json")
     if os.path.exists(done_path):
-        return fileio.read_json(done_path)
+        done = fileio.read_json(done_path)
+        if done.get("config") == dataclasses.asdict(config):  # not, e.g., a --quick run's
+            return done
     model = nn.make_model(model_name, np.random.default_rng(seed), dtype=DTYPE)
     result = train.train(model, dataset, config, os.path.join(run_dir, key + ".ckpt.npz"), bar)
     result["early_stopped"] = train.early_stopped(result)
+    result["config"] = dataclasses.asdict(config)
     fileio.write_json(done_path, result)
     return result
 

@@ -178,7 +178,7 @@ def inner_run(activation, init, dataset, noise_seed, settings, differentiable):
     return losses, params, noise_rng
 
 
-def test_accuracy(params, activation, dataset, noise_rng, settings):
+def evaluate_accuracy(params, activation, dataset, noise_rng, settings):
     """Accuracy on the first `test_examples` test examples (the notebook's shared forward)."""
     n = settings.test_examples
     logits = forward([p.data for p in params], dataset["x_test"][:n], activation, noise_rng, settings)
@@ -201,7 +201,7 @@ def meta_step(theta, settings, dataset, seed, outer_step):
     losses, params, noise_rng = inner_run(activation, init, dataset, noise_seed, settings, True)
     meta_loss = ops.stack(losses[-settings.meta_loss_last:]).mean()
     meta_grad = grad(meta_loss, theta_t).data
-    accuracy = test_accuracy(params, activation, dataset, noise_rng, settings)
+    accuracy = evaluate_accuracy(params, activation, dataset, noise_rng, settings)
     return meta_loss.item(), meta_grad, accuracy
 
 
@@ -277,7 +277,7 @@ def compare_activations(activations, settings, dataset, seed, n_inits):
         init = init_inner_params(settings, init_rng)
         for name, act in activations.items():
             _, params, noise_rng = inner_run(act, init, dataset, noise_seed, settings, False)
-            table[name].append(test_accuracy(params, act, dataset, noise_rng, settings))
+            table[name].append(evaluate_accuracy(params, act, dataset, noise_rng, settings))
             bar.update(1)
     return table
 

@@ -5,7 +5,7 @@ keep only their lesson:
 
     parser = experiment.chapter_parser("02_classifiers", __doc__)
     run = experiment.Run("02_classifiers", parser.parse_args())
-    for step in run.progress(range(n), "training"): ...
+    for step in experiment.progress(range(n), "training"): ...
     run.save_results("results", {...})        # JSON with settings and machine info
     run.save_figure(fig, "accuracy")          # PNG
     experiment.print_table([("CNN accuracy", "94 ± 2", "93.1 ± 0.8")])
@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from . import __version__
-from .fileio import atomic_write, load_checkpoint, save_checkpoint, to_jsonable, write_json  # noqa: F401 (re-exported)
+from .fileio import write_json
 
 
 def chapter_parser(name, doc):
@@ -175,9 +175,6 @@ class Run:
         save_figure(fig, path)
         print(f"saved {path}")
         return path
-
-    def progress(self, iterable, label="", total=None):
-        return progress(iterable, label, total)
 
     def elapsed(self):
         return time.perf_counter() - self.start

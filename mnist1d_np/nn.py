@@ -30,7 +30,7 @@ def uniform(rng, shape, bound, dtype):
     return Tensor(rng.uniform(-bound, bound, size=shape).astype(dtype), requires_grad=True)
 
 
-def _default_rng(rng):
+def _check_rng(rng):
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     return rng
@@ -123,7 +123,7 @@ class Linear(Module):
     def __init__(self, in_features, out_features, rng, bias=True, dtype=np.float64):
         super().__init__()
         bound = 1 / np.sqrt(in_features)
-        rng = _default_rng(rng)
+        rng = _check_rng(rng)
         self.weight = uniform(rng, (in_features, out_features), bound, dtype)
         self.bias = uniform(rng, (out_features,), bound, dtype) if bias else None
 
@@ -141,7 +141,7 @@ class Conv1d(Module):
     def __init__(self, in_channels, out_channels, kernel_size, rng, stride=1, padding=0,
                  dtype=np.float64):
         super().__init__()
-        rng = _default_rng(rng)
+        rng = _check_rng(rng)
         bound = 1 / np.sqrt(in_channels * kernel_size)
         self.stride, self.padding = stride, padding
         self.weight = uniform(rng, (out_channels, in_channels, kernel_size), bound, dtype)
@@ -161,7 +161,7 @@ class GRU(Module):
 
     def __init__(self, input_size, hidden_size, rng, bidirectional=False, dtype=np.float64):
         super().__init__()
-        rng = _default_rng(rng)
+        rng = _check_rng(rng)
         bound = 1 / np.sqrt(hidden_size)
         shapes = {"W_ih": (3 * hidden_size, input_size), "W_hh": (3 * hidden_size, hidden_size),
                   "b_ih": (3 * hidden_size,), "b_hh": (3 * hidden_size,)}

@@ -81,15 +81,17 @@ def test_chapter_04_quick(tmp_path):
 
 
 def tiny_meta_settings(ch, **overrides):
-    return ch.Settings(hidden=8, meta_hidden=(5,), inner_steps=4, meta_loss_last=2, batch=20,
+    overrides.setdefault("meta_hidden", (5,))
+    return ch.Settings(hidden=8, inner_steps=4, meta_loss_last=2, batch=20,
                        test_examples=20, outer_steps=6, checkpoint_every=2, baseline_inits=1, **overrides)
 
 
-@pytest.mark.parametrize("noise", [0.1, 0.0])
-def test_chapter_05_meta_gradient_equals_finite_difference(small_dataset, monkeypatch, noise):
+@pytest.mark.parametrize("noise, meta_hidden", [(0.1, (5,)), (0.0, (5,)), (0.1, (4, 3))])
+def test_chapter_05_meta_gradient_equals_finite_difference(small_dataset, monkeypatch, noise, meta_hidden):
+    """Fused kernels (one hidden layer) and plain ops (the paper's text: two)."""
     ch = load_chapter("05_meta_activation")
     monkeypatch.setattr(ch, "DTYPE", np.float64)
-    settings = tiny_meta_settings(ch, noise=noise)
+    settings = tiny_meta_settings(ch, noise=noise, meta_hidden=meta_hidden)
     theta = ch.init_meta_params(settings, np.random.default_rng(0))
     dataset = ch.in_dtype(small_dataset)
     _, meta_grad, _ = ch.meta_step(theta, settings, dataset, seed=0, outer_step=0)
@@ -127,3 +129,13 @@ def test_chapter_05_quick(tmp_path):
     assert set(table) == {"learned", "piecewise-linear fit", "relu", "swish", "elu", "softplus", "tanh", "sigmoid"}
     assert all(len(v) == 3 and 0.05 < np.mean(v) <= 1 for v in table.values())
     assert (tmp_path / "activation.png").stat().st_size > 10_000
+
+
+def test_chapter_02_does_not_reuse_runs_made_with_other_settings(small_dataset, tmp_path):
+    ch = load_chapter("02_classifiers")
+    from mnist1d_np import train
+    dataset = {"name": "mnist1d", **small_dataset}
+    short, longer = train.TrainConfig(steps=3, eval_every=2), train.TrainConfig(steps=5, eval_every=2)
+    assert len(ch.run_one("logistic", dataset, 0, short, str(tmp_path))["train_losses"]) == 3
+    assert len(ch.run_one("logistic", dataset, 0, short, str(tmp_path))["train_losses"]) == 3
+    assert len(ch.run_one("logistic", dataset, 0, longer, str(tmp_path))["train_losses"]) == 5
