@@ -3,11 +3,15 @@
 A `Module` keeps its parameters (Tensors) and sub-modules in insertion
 order, as attributes, like PyTorch; `parameters()` lists them by dotted name.
 Initialisers draw from PyTorch's default distributions, from an explicit
-`rng` (a numpy Generator), because the paper's hyperparameters were tuned
-with those:
+`rng`, because the paper's hyperparameters were tuned with those:
 
 - Linear, Conv1d: weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in));
 - GRU: every weight and bias ~ U(-1/sqrt(hidden), 1/sqrt(hidden)).
+
+`rng` is a numpy Generator, or a `TorchGenerator`, which replays
+PyTorch's own random stream: `nn.Linear(40, 50, TorchGenerator(0))` holds
+the numbers `torch.manual_seed(0); torch.nn.Linear(40, 50)` does. Layers
+draw their parameters in PyTorch's order for that reason.
 
 Layout differs from PyTorch in one place: Linear stores its weight as
 (in, out), so the forward is a single `x @ W + b`.
@@ -20,7 +24,7 @@ from . import ops
 from .tensor import Tensor
 from .fused import conv1d, gru
 
-__all__ = ["Module", "Linear", "Conv1d", "GRU", "MaxPool1d", "AvgPool1d", "LPPool1d",
+__all__ = ["TorchGenerator", "Module", "Linear", "Conv1d", "GRU", "MaxPool1d", "AvgPool1d", "LPPool1d",
            "Flatten", "Sequential", "LogisticRegression", "MLP", "ConvNet", "GRUNet",
            "make_model", "MODELS", "flatten_parameters", "count_parameters"]
 
@@ -30,9 +34,35 @@ def uniform(rng, shape, bound, dtype):
     return Tensor(rng.uniform(-bound, bound, size=shape).astype(dtype), requires_grad=True)
 
 
+class TorchGenerator:
+    """PyTorch's CPU random stream after `torch.manual_seed(seed)`, for uniform draws.
+
+    PyTorch's CPU generator is a standard MT19937 seeded like NumPy's legacy
+    RandomState, and `tensor.uniform_(low, high)` on float32 turns each
+    32-bit output u into (u mod 2**24) / 2**24 * (high - low) + low, in
+    float32 arithmetic. Replaying that rebuilds PyTorch-initialised
+    networks from the numbers alone, with no torch installed.
+    seed: an integer in [0, 2**32 - 1].
+    """
+
+    def __init__(self, seed):
+        if not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2 ** 32:
+            raise ValueError(f"TorchGenerator: seed must be an integer in [0, 2**32 - 1], got {seed!r}")
+        self._mt19937 = np.random.RandomState(int(seed))
+
+    def uniform(self, low, high, size):
+        """float32 array of shape `size`, the next draws of `uniform_(low, high)`."""
+        low, high = np.float32(low), np.float32(high)
+        # Over the full uint32 range, RandomState.randint returns the raw outputs.
+        raw = self._mt19937.randint(0, 2 ** 32, size=size, dtype=np.uint32)
+        unit = (raw & 0xFFFFFF).astype(np.float32) * np.float32(2.0 ** -24)
+        return unit * (high - low) + low
+
+
 def _check_rng(rng):
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    if not isinstance(rng, (np.random.Generator, TorchGenerator)):
+        raise TypeError(f"rng must be a numpy.random.Generator or an nn.TorchGenerator, "
+                        f"got {type(rng).__name__}")
     return rng
 
 
@@ -124,7 +154,8 @@ class Linear(Module):
         super().__init__()
         bound = 1 / np.sqrt(in_features)
         rng = _check_rng(rng)
-        self.weight = uniform(rng, (in_features, out_features), bound, dtype)
+        weight = rng.uniform(-bound, bound, size=(out_features, in_features))  # PyTorch's order
+        self.weight = Tensor(np.ascontiguousarray(weight.T, dtype=dtype), requires_grad=True)
         self.bias = uniform(rng, (out_features,), bound, dtype) if bias else None
 
     def forward(self, x):

@@ -246,3 +246,22 @@ def test_scalar_mlp_float32_and_shape_errors():
         scalar_mlp(z, theta[:-1])
     with pytest.raises(ValueError, match="noise"):
         scalar_mlp(z, theta, noise[:3])
+
+
+def test_torch_generator_replays_pytorchs_stream():
+    # torch.manual_seed(0); torch.rand(3) -> tensor([0.4963, 0.7682, 0.0885])
+    draws = nn.TorchGenerator(0).uniform(0.0, 1.0, 3)
+    assert draws.dtype == np.float32
+    np.testing.assert_array_equal(np.round(draws, 4), np.float32([0.4963, 0.7682, 0.0885]))
+    # Layers draw in PyTorch's order: Linear's (out, in) weight row by row, then its bias.
+    layer = nn.Linear(3, 2, nn.TorchGenerator(7))
+    stream = nn.TorchGenerator(7)
+    weight = stream.uniform(-1 / np.sqrt(3), 1 / np.sqrt(3), (2, 3))
+    np.testing.assert_array_equal(layer.weight.data, weight.T.astype(np.float64))
+    np.testing.assert_array_equal(layer.bias.data, stream.uniform(-1 / np.sqrt(3), 1 / np.sqrt(3), 2))
+
+
+@pytest.mark.parametrize("seed", [-1, 2 ** 32, 1.5, "0"])
+def test_torch_generator_rejects_bad_seeds(seed):
+    with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 2\*\*32 - 1\]"):
+        nn.TorchGenerator(seed)
