@@ -28,7 +28,7 @@ paper; the proposal asks to "disturb" the result): the inner horizon (50,
 100, 200, 400 steps), the inner batch size (25, 50, 100), and the grid
 optimum for six other initialisations of the inner network.
 
-Run: python chapters/04_meta_learning_rate.py               (both trials and the grid, ~30 s)
+Run: python chapters/04_meta_learning_rate.py               (both trials and the grid, ~15 s)
      python chapters/04_meta_learning_rate.py --ablations   (+ ablations, ~2 min)
      python chapters/04_meta_learning_rate.py --quick       (10 outer steps, ~10 s)
 """

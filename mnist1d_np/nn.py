@@ -38,10 +38,11 @@ class TorchGenerator:
     """PyTorch's CPU random stream after `torch.manual_seed(seed)`, for uniform draws.
 
     PyTorch's CPU generator is a standard MT19937 seeded like NumPy's legacy
-    RandomState, and `tensor.uniform_(low, high)` on float32 turns each
-    32-bit output u into (u mod 2**24) / 2**24 * (high - low) + low, in
-    float32 arithmetic. Replaying that rebuilds PyTorch-initialised
-    networks from the numbers alone, with no torch installed.
+    RandomState, and `tensor.uniform_(low, high)` on a float32 tensor
+    (PyTorch's default dtype) turns each 32-bit output u into
+    (u mod 2**24) / 2**24 * (high - low) + low, in float32 arithmetic.
+    Replaying that rebuilds PyTorch-initialised networks from the numbers
+    alone, with no torch installed.
     seed: an integer in [0, 2**32 - 1].
     """
 

@@ -259,6 +259,10 @@ def test_torch_generator_replays_pytorchs_stream():
     weight = stream.uniform(-1 / np.sqrt(3), 1 / np.sqrt(3), (2, 3))
     np.testing.assert_array_equal(layer.weight.data, weight.T.astype(np.float64))
     np.testing.assert_array_equal(layer.bias.data, stream.uniform(-1 / np.sqrt(3), 1 / np.sqrt(3), 2))
+    # Conv1d: the (out, in, kernel) weight, then the bias, each in C order.
+    conv, stream = nn.Conv1d(2, 3, 4, nn.TorchGenerator(7)), nn.TorchGenerator(7)
+    np.testing.assert_array_equal(conv.weight.data, stream.uniform(-1 / np.sqrt(8), 1 / np.sqrt(8), (3, 2, 4)))
+    np.testing.assert_array_equal(conv.bias.data.ravel(), stream.uniform(-1 / np.sqrt(8), 1 / np.sqrt(8), 3))
 
 
 @pytest.mark.parametrize("seed", [-1, 2 ** 32, 1.5, "0"])
