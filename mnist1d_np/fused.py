@@ -32,18 +32,31 @@ def _check_conv(x, w, stride, padding):
         raise TypeError(f"conv1d: input dtype {x.dtype} and weight dtype {w.dtype} differ")
 
 
-def conv1d(x, w, stride=1, padding=0):
-    """Cross-correlation, as torch.nn.functional.conv1d without bias.
+def conv1d(x, w, stride=1, padding=0, bias=None):
+    """Cross-correlation, as torch.nn.functional.conv1d.
 
-    x: (B, C_in, L), w: (C_out, C_in, K) -> (B, C_out, (L + 2p - K) // s + 1).
+    x: (B, C_in, L), w: (C_out, C_in, K), bias: None or (C_out, 1) (the
+    shape that broadcasts over positions) -> (B, C_out, (L + 2p - K) // s + 1).
     """
     x, w = ops.as_tensor(x), ops.as_tensor(w)
     _check_conv(x, w, stride, padding)
-    y = kernels.conv1d_forward(_contiguous(x), _contiguous(w), stride, padding)
     length, size = x.shape[2], w.shape[2]
-    return make_op("conv1d", y, (x, w), (
-        lambda out, g: conv1d_grad_input(g, w, stride, padding, length),
-        lambda out, g: conv1d_grad_weight(x, g, stride, padding, size)))
+    inputs, vjps = [x, w], [lambda out, g: conv1d_grad_input(g, w, stride, padding, length),
+                            lambda out, g: conv1d_grad_weight(x, g, stride, padding, size)]
+    if bias is not None:
+        bias = ops.as_tensor(bias)
+        _check_conv_bias(bias, w)
+        inputs.append(bias)
+        vjps.append(lambda out, g: ops.sum_to(g, bias.shape))
+    raw_bias = None if bias is None else _contiguous(bias).reshape(-1)
+    y = kernels.conv1d_forward(_contiguous(x), _contiguous(w), stride, padding, raw_bias)
+    return make_op("conv1d", y, inputs, vjps)
+
+
+def _check_conv_bias(bias, w):
+    if bias.shape != (w.shape[0], 1) or bias.dtype != w.dtype:
+        raise ValueError(f"conv1d: bias must be a ({w.shape[0]}, 1) {w.dtype} array, "
+                         f"got {bias.shape} {bias.dtype}")
 
 
 def conv1d_grad_input(gy, w, stride, padding, length):

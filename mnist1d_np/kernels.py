@@ -14,14 +14,13 @@ fastest; other layouts work but compile a separate, slower specialisation.
 conv1d: a closed family
 -----------------------
 Cross-correlation as in ``torch.nn.functional.conv1d`` (no dilation,
-groups=1, bias handled outside), stride s >= 1, zero padding p >= 0 on both
-sides::
+groups=1), stride s >= 1, zero padding p >= 0 on both sides::
 
     y[b, o, t] = sum_{c, k} w[o, c, k] x_pad[b, c, t*s + k]
     x: (B, C_in, L), w: (C_out, C_in, K), y: (B, C_out, L_out),
     L_out = (L + 2p - K) // s + 1
 
-    conv1d_forward(x, w, s, p) -> y
+    conv1d_forward(x, w, s, p, bias=None) -> y (+ bias[o], added as y is written)
     conv1d_grad_input(gy, w, s, p, L) -> gx (B, C_in, L)      transposed convolution
     conv1d_grad_weight(x, gy, s, p, K) -> gw (C_out, C_in, K)  correlation
 
@@ -41,7 +40,8 @@ the kernel's output shape)::
 Equivalently, for all x, w, gy: <forward(x, w), gy> = <x, grad_input(gy, w)>
 = <w, grad_weight(x, gy)>. The tests check each of the six VJPs as
 <kernel(a, b), c> = <a, VJP_a(c)> to 1e-12 in float64. Derivatives of any
-order therefore need no further kernels.
+order therefore need no further kernels. (The bias enters linearly: its VJP
+is a sum over batch and positions, an ordinary op.)
 
 GRU
 ---
@@ -342,21 +342,23 @@ def _gather_block(y, b0, nb, blk):
     _zero_columns(blk, nb * y.shape[2])
 
 
-def _scatter_block(blk, b0, nb, y):
-    """y[b0 + j, o, t] = blk[o, j*L_out + t] for samples j < nb."""
+def _scatter_block(blk, b0, nb, y, bias):
+    """y[b0 + j, o, t] = blk[o, j*L_out + t] + bias[o] for samples j < nb."""
     width = np.uint64(y.shape[2])
     for j in range(nb):
         for o in range(y.shape[1]):
-            dst, src, m0 = y[b0 + j, o], blk[o], np.uint64(j) * width
+            dst, src, m0, shift = y[b0 + j, o], blk[o], np.uint64(j) * width, bias[o]
             for t in range(width):
-                dst[t] = src[m0 + t]
+                dst[t] = src[m0 + t] + shift
 
 
-def conv1d_forward(x, w, stride, padding):
-    """y = conv1d(x, w): x (B, C_in, L), w (C_out, C_in, K) -> y (B, C_out, L_out)."""
+def conv1d_forward(x, w, stride, padding, bias=None):
+    """y = conv1d(x, w) + bias: x (B, C_in, L), w (C_out, C_in, K), bias (C_out,)
+    or None -> y (B, C_out, L_out). Adding the bias here saves a pass over y."""
     B, C_in, L = x.shape
     C_out, _, K = w.shape
     L_out, nb, Mp = _conv_geometry(x.shape, w.shape, stride, padding)
+    shift = np.zeros(C_out, x.dtype) if bias is None else bias
     w2 = np.ascontiguousarray(w).reshape(C_out, C_in * K)
     cols = np.zeros((C_in * K, Mp), x.dtype)
     yb = np.empty((C_out, Mp), x.dtype)
@@ -366,7 +368,7 @@ def conv1d_forward(x, w, stride, padding):
         _im2col(x, b0, n, stride, padding, L_out, K, cols)
         yb[:] = 0
         _gemm_nn(w2, cols, yb)
-        _scatter_block(yb, b0, n, y)
+        _scatter_block(yb, b0, n, y, shift)
     return y
 
 

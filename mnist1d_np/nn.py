@@ -180,7 +180,7 @@ class Conv1d(Module):
         self.bias = uniform(rng, (out_channels, 1), bound, dtype)
 
     def forward(self, x):
-        return conv1d(x, self.weight, self.stride, self.padding) + self.bias
+        return conv1d(x, self.weight, self.stride, self.padding, self.bias)
 
 
 class GRU(Module):

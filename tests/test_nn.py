@@ -92,6 +92,19 @@ def test_conv1d_matches_reference_to_first_and_second_order(x_shape, w_shape, st
     check_grad(f, [x, w], order=2)
 
 
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding", CONV_CASES)
+def test_conv1d_with_bias_adds_it_and_differentiates_to_second_order(x_shape, w_shape, stride, padding):
+    rng = np.random.default_rng(3)
+    x, w, b = rng.normal(size=x_shape), rng.normal(size=w_shape), rng.normal(size=(w_shape[0], 1))
+    np.testing.assert_allclose(conv1d(x, w, stride, padding, b).data,
+                               conv1d(x, w, stride, padding).data + b, rtol=1e-14, atol=1e-14)
+
+    def f(x, w, b):
+        return ops.tanh(conv1d(x, w, stride, padding, b))
+    check_grad(f, [x, w, b])
+    check_grad(f, [x, w, b], order=2)
+
+
 def test_conv1d_third_order_matches_reference():
     rng = np.random.default_rng(2)
     x, w = Tensor(rng.normal(size=(2, 2, 8)), requires_grad=True), Tensor(rng.normal(size=(3, 2, 3)), requires_grad=True)
@@ -112,6 +125,8 @@ def test_conv1d_errors():
         conv1d(np.zeros((2, 3, 10)), np.zeros((4, 3, 3)), stride=0)
     with pytest.raises(ValueError, match="exceeds"):
         conv1d(np.zeros((2, 3, 2)), np.zeros((4, 3, 5)))
+    with pytest.raises(ValueError, match=r"bias must be a \(4, 1\) float64 array, got \(4,\)"):
+        conv1d(np.zeros((2, 3, 10)), np.zeros((4, 3, 3)), bias=np.zeros(4))
 
 
 # ---------------------------------------------------------------- GRU
