@@ -35,9 +35,9 @@ g' and the products the meta-gradient needs in one pass each, keeping the
 float32. The meta-gradient is still ordinary reverse-mode autodiff through
 the unrolled run.
 
-Run: python chapters/05_meta_activation.py          (301 outer steps, ~12 min on 2 cores)
+Run: python chapters/05_meta_activation.py          (301 outer steps, 7-12 min on 2 cores)
      python chapters/05_meta_activation.py --quick  (20 outer x 50 inner steps, < 1 min)
-     python chapters/05_meta_activation.py --ablations   (+ noise off, widths 50 and 200: ~45 min more)
+     python chapters/05_meta_activation.py --ablations   (+ noise off, widths 50 and 200: 16-40 min more)
 The outer loop saves a checkpoint every few steps; rerun the same command
 to continue an interrupted run (the result is identical).
 """

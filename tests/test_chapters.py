@@ -92,6 +92,14 @@ def test_chapter_04_quick(tmp_path):
     assert (tmp_path / "trials.png").exists() and (tmp_path / "grid_search.png").exists()
 
 
+def test_chapter_04_rejects_a_seed_pytorch_cannot_take(tmp_path):
+    script = os.path.join(ROOT, "chapters", "04_meta_learning_rate.py")
+    proc = subprocess.run([sys.executable, script, "--quick", "--seed", str(2 ** 32), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and r"--seed is a PyTorch seed here and must be in [0, 2**32 - 1]" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def tiny_meta_settings(ch, **overrides):
     overrides.setdefault("meta_hidden", (5,))
     return ch.Settings(hidden=8, inner_steps=4, meta_loss_last=2, batch=20,
