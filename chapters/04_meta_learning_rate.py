@@ -33,6 +33,7 @@ optimum for six initialisations of the inner network (PyTorch seeds 0-5).
 Run: python chapters/04_meta_learning_rate.py               (both trials and the grid, ~15 s)
      python chapters/04_meta_learning_rate.py --ablations   (+ ablations, ~1 min)
      python chapters/04_meta_learning_rate.py --quick       (10 outer steps, ~10 s)
+     --seed N starts from the network of torch.manual_seed(N) (default 0: the notebook's).
 """
 import numpy as np
 
