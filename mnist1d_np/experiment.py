@@ -1,16 +1,19 @@
-"""Chapter scaffolding: flags, progress, results, figures, tables, resume.
+"""Chapter scaffolding: flags, settings, progress, results, figures, tables.
 
 Every chapter does the same bookkeeping, so it lives here and the chapters
 keep only their lesson:
 
     parser = experiment.chapter_parser("02_classifiers", __doc__)
-    run = experiment.Run("02_classifiers", parser.parse_args())
+    args = experiment.parse_args(parser)      # in a notebook: the defaults, with --quick
+    settings = experiment.chapter_settings(Settings, QUICK, args.quick)
+    run = experiment.Run("02_classifiers", args, settings)
     for step in experiment.progress(range(n), "training"): ...
     run.save_results("results", {...})        # JSON with settings and machine info
     run.save_figure(fig, "accuracy")          # PNG
     experiment.print_table([("CNN accuracy", "94 ± 2", "93.1 ± 0.8")])
 """
 import argparse
+import dataclasses
 import os
 import platform
 import sys
@@ -35,14 +38,40 @@ def chapter_parser(name, doc):
                         help="a small run that finishes in well under a minute")
     parser.add_argument("--out", default=os.path.join("results", name),
                         help="folder for figures (PNG), numbers (JSON) and checkpoints")
-    parser.add_argument("--seed", type=_non_negative_int, default=0, help="master random seed")
+    parser.add_argument("--seed", type=seed_int, default=0, help="master random seed, in [0, 2**32 - 1]")
     return parser
 
 
-def _non_negative_int(text):
+def parse_args(parser, argv=None):
+    """The chapter's flags. In a notebook there is no command line: every flag
+    keeps its default, except --quick, which is on (change `args` in a cell
+    for a full run)."""
+    if argv is None and _in_notebook():
+        args = parser.parse_args([])
+        args.quick = True
+        print("notebook: running with --quick settings (set args.quick = False for a full run)")
+        return args
+    return parser.parse_args(argv)
+
+
+def _in_notebook():
+    # A Jupyter kernel (VS Code's interactive window included) imports ipykernel
+    # and has no chapter flags on its command line.
+    return "ipykernel" in sys.modules
+
+
+def chapter_settings(settings_class, quick_overrides, quick, **overrides):
+    """The paper's settings (the frozen dataclass's defaults), with the fields in
+    `quick_overrides` replaced when quick, and then any explicit `overrides`."""
+    settings = settings_class(**overrides)
+    return dataclasses.replace(settings, **quick_overrides) if quick else settings
+
+
+def seed_int(text):
+    """argparse type: a seed in [0, 2**32 - 1], the range every chapter's generators accept."""
     value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    if not 0 <= value < 2 ** 32:
+        raise argparse.ArgumentTypeError(f"must be in [0, 2**32 - 1], got {value}")
     return value
 
 
@@ -149,6 +178,8 @@ class Run:
     def __init__(self, name, args, settings=None):
         self.name, self.args = name, args
         self.out = args.out
+        if dataclasses.is_dataclass(settings):
+            settings = dataclasses.asdict(settings)
         self.settings = dict(settings or {})
         self.start = time.perf_counter()
 
