@@ -13,9 +13,31 @@ def test_parser_defaults_and_bad_seed(capsys):
     parser = experiment.chapter_parser("07_demo", "Demo chapter.\n\nMore text.")
     args = parser.parse_args([])
     assert (args.quick, args.out, args.seed) == (False, os.path.join("results", "07_demo"), 0)
-    with pytest.raises(SystemExit):
-        parser.parse_args(["--seed", "-1"])
-    assert "must be >= 0" in capsys.readouterr().err
+    for bad in ("-1", str(2 ** 32)):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--seed", bad])
+        assert "must be in [0, 2**32 - 1]" in capsys.readouterr().err
+
+
+def test_chapter_settings_quick_overrides_only_its_fields():
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class Settings:
+        steps: int = 6000
+        lr: float = 1e-2
+
+    assert experiment.chapter_settings(Settings, {"steps": 30}, quick=False) == Settings()
+    assert experiment.chapter_settings(Settings, {"steps": 30}, quick=True) == Settings(steps=30)
+    assert experiment.chapter_settings(Settings, {"steps": 30}, True, lr=0.5) == Settings(30, 0.5)
+
+
+def test_parse_args_in_a_notebook_uses_quick(monkeypatch):
+    parser = experiment.chapter_parser("07_demo", "Demo.")
+    monkeypatch.setattr(experiment, "_in_notebook", lambda: True)
+    assert experiment.parse_args(parser).quick is True
+    monkeypatch.setattr(experiment, "_in_notebook", lambda: False)
+    assert experiment.parse_args(parser, []).quick is False
 
 
 def test_progress_prints_count_and_eta():
