@@ -170,8 +170,6 @@ def main():
     parser = experiment.chapter_parser("04_meta_learning_rate", __doc__)
     parser.add_argument("--ablations", action="store_true", help="also run the ablations")
     args = parser.parse_args()
-    if args.seed >= 2 ** 32:
-        parser.error(f"--seed is a PyTorch seed here and must be in [0, 2**32 - 1], got {args.seed}")
     outer_steps = 10 if args.quick else OUTER_STEPS
     run = experiment.Run("04_meta_learning_rate", args, settings={
         "hidden": HIDDEN, "inner_steps": INNER_STEPS, "inner_batch": INNER_BATCH,

@@ -96,7 +96,7 @@ def test_chapter_04_rejects_a_seed_pytorch_cannot_take(tmp_path):
     script = os.path.join(ROOT, "chapters", "04_meta_learning_rate.py")
     proc = subprocess.run([sys.executable, script, "--quick", "--seed", str(2 ** 32), "--out", str(tmp_path / "out")],
                           capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2 and r"--seed is a PyTorch seed here and must be in [0, 2**32 - 1]" in proc.stderr
+    assert proc.returncode == 2 and r"--seed: must be in [0, 2**32 - 1]" in proc.stderr
     assert not (tmp_path / "out").exists()
 
 
