@@ -1,0 +1,89 @@
+"""Benchmark one prune-and-retrain round of the lottery-ticket chapter.
+
+    python benchmarks/bench_lottery.py [--sparsities 0 0.5 0.92] [--repeats 3] [--json]
+
+A round: the residual MLP 40-500-500-10 (float32, PyTorch's init), masks
+from magnitude pruning at the given sparsity, 1501 Adam steps of batch 100,
+evaluation (4000 train + 1000 test examples) every 100 steps. Each sparsity
+is timed on the dense path (masked matrix products) and on the sparse path
+(kernels over the kept weights); the median of --repeats runs each, after
+one short warm-up that loads or compiles the numba kernels.
+
+The crossover is the smallest measured sparsity from which the sparse path
+is faster at every measured sparsity. pruning.SPARSE_FROM is set from it by
+hand: a fixed threshold, so that results never depend on timing noise.
+
+PyTorch 2.13 (2 threads) took 7.11 s per dense round on 2026-11-25, the
+day benchmarks/bench_train.py --model mlp took 0.67 s per 1000 steps here;
+run that next to this one to scale. Targets: dense <= 0.8x, sparsity
+>= 92 % <= 0.25x PyTorch's dense round.
+"""
+import argparse
+import json
+import time
+
+import numpy as np
+
+from mnist1d_np import data, nn, pruning
+
+PYTORCH_SECONDS_PER_ROUND = 7.11
+
+
+def round_seconds(params, masks, dataset, config, sparse):
+    start = time.perf_counter()
+    _, curves, _ = pruning.train_masked(params, masks, dataset, config, sparse=sparse)
+    return time.perf_counter() - start, curves["test_acc"][-1]
+
+
+def median_seconds(params, masks, dataset, config, sparse, repeats):
+    runs = [round_seconds(params, masks, dataset, config, sparse) for _ in range(repeats)]
+    return float(np.median([seconds for seconds, _ in runs])), runs[0][1]
+
+
+def crossover(rows):
+    """Smallest sparsity from which the sparse path wins at every larger measured one."""
+    winning = None
+    for row in sorted(rows, key=lambda r: -r["sparsity"]):
+        if row["sparse_s"] >= row["dense_s"]:
+            break
+        winning = row["sparsity"]
+    return winning
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sparsities", type=float, nargs="+", default=[0.0, 0.3, 0.5, 0.7, 0.92, 0.97])
+    parser.add_argument("--steps", type=int, default=1501)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", action="store_true", help="print a JSON object as the last line")
+    ns = parser.parse_args()
+    if ns.steps < 1 or ns.repeats < 1 or not all(0 <= s <= 1 for s in ns.sparsities):
+        parser.error("--steps and --repeats must be >= 1, --sparsities in [0, 1]")
+    dataset, config = data.make_dataset(), pruning.RoundConfig(steps=ns.steps)
+    model = nn.MLP(nn.TorchGenerator(42), hidden=500, dtype=np.float32)
+    params = {name: p.data for name, p in model.parameters().items()}
+    warm_up = pruning.RoundConfig(steps=2, eval_every=1)
+    for sparse in (False, True):
+        pruning.train_masked(params, pruning.magnitude_masks(params, 0.5), dataset, warm_up, sparse=sparse)
+    rows = []
+    for sparsity in ns.sparsities:
+        masks = pruning.magnitude_masks(params, sparsity)
+        dense_s, dense_acc = median_seconds(params, masks, dataset, config, False, ns.repeats)
+        sparse_s, sparse_acc = median_seconds(params, masks, dataset, config, True, ns.repeats)
+        rows.append({"sparsity": sparsity, "dense_s": dense_s, "sparse_s": sparse_s,
+                     "dense_vs_pytorch": dense_s / PYTORCH_SECONDS_PER_ROUND,
+                     "sparse_vs_pytorch": sparse_s / PYTORCH_SECONDS_PER_ROUND,
+                     "dense_final_test_acc": dense_acc, "sparse_final_test_acc": sparse_acc})
+        print(f"sparsity {sparsity:.2f}: dense {dense_s:.2f} s ({rows[-1]['dense_vs_pytorch']:.2f}x PyTorch), "
+              f"sparse {sparse_s:.2f} s ({rows[-1]['sparse_vs_pytorch']:.2f}x); "
+              f"final test acc {dense_acc:.3f} / {sparse_acc:.3f}", flush=True)
+    cross = crossover(rows)
+    print(f"crossover: sparse path faster from sparsity {cross} on (pruning.SPARSE_FROM = {pruning.SPARSE_FROM})")
+    if ns.json:
+        print(json.dumps({"steps": ns.steps, "repeats": ns.repeats, "rows": rows, "crossover": cross,
+                          "sparse_from": pruning.SPARSE_FROM,
+                          "pytorch_seconds_per_round": PYTORCH_SECONDS_PER_ROUND}))
+
+
+if __name__ == "__main__":
+    main()
