@@ -153,27 +153,29 @@ def test_sparse_and_dense_paths_give_the_same_loss_and_gradients():
     sparse = pruning.SparseLayers(params, masks, np.float64)
     sparse_loss, sparse_grads = pruning.loss_and_grads(sparse, x, y)
     assert sparse_loss == pytest.approx(dense_loss, rel=1e-12)
-    for layer, (rows, cols) in enumerate(sparse.coords):
-        np.testing.assert_allclose(sparse_grads[2 * layer], dense_grads[2 * layer][rows, cols], rtol=1e-10, atol=1e-14)
+    for layer, pattern in enumerate(sparse.patterns):
+        np.testing.assert_allclose(sparse_grads[2 * layer], dense_grads[2 * layer][pattern.rows, pattern.cols], rtol=1e-10, atol=1e-14)
         np.testing.assert_allclose(sparse_grads[2 * layer + 1], dense_grads[2 * layer + 1], rtol=1e-10, atol=1e-14)
 
 
 # ---------------------------------------------------------------- sparse kernels
 
-@pytest.mark.parametrize("shape, density", [((13, 7), 0.3), ((5, 9), 1.0), ((6, 4), 0.0)])
+@pytest.mark.parametrize("shape, density", [((13, 7), 0.3), ((5, 9), 1.0), ((6, 4), 0.0), ((9, 23), 0.6)])
 def test_sparse_kernels_equal_the_dense_masked_computation(shape, density):
+    """Densities that leave rows and columns with 0, 1-3, 4 and more kept weights."""
     rng = np.random.default_rng(5)
     weight, bias = rng.normal(size=shape), rng.normal(size=shape[1])
     mask = rng.random(shape) < density
     xT, dyT = rng.normal(size=(shape[0], 8)), rng.normal(size=(shape[1], 8))
-    rows, cols = sparse_linear.coordinates(mask)
-    masked = weight * mask
-    outT = sparse_linear.forward(xT, rows, cols, weight[rows, cols], bias)
+    pattern = sparse_linear.pattern(mask)
+    values, masked = weight[pattern.rows, pattern.cols], weight * mask
+    assert np.array_equal(values, weight[mask])
+    outT = sparse_linear.forward(xT, pattern, values, bias)
     np.testing.assert_allclose(outT, (xT.T @ masked + bias).T, rtol=1e-12, atol=1e-12)
-    dxT, dvalues = sparse_linear.backward(xT, dyT, rows, cols, weight[rows, cols])
+    dxT, dvalues = sparse_linear.backward(xT, dyT, pattern, values)
     np.testing.assert_allclose(dxT, masked @ dyT, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(dvalues, (xT @ dyT.T)[rows, cols], rtol=1e-12, atol=1e-12)
-    no_dx, same = sparse_linear.backward(xT, dyT, rows, cols, weight[rows, cols], input_grad=False)
+    np.testing.assert_allclose(dvalues, (xT @ dyT.T)[pattern.rows, pattern.cols], rtol=1e-12, atol=1e-12)
+    no_dx, same = sparse_linear.backward(xT, dyT, pattern, values, input_grad=False)
     assert no_dx is None and np.array_equal(same, dvalues)
 
 
