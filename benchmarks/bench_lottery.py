@@ -10,7 +10,8 @@ is timed on the dense path (masked matrix products) and on the sparse path
 one short warm-up that loads or compiles the numba kernels.
 
 The crossover is the smallest measured sparsity from which the sparse path
-is faster at every measured sparsity. pruning.SPARSE_FROM is set from it by
+takes less CPU time at every measured sparsity (CPU time of this process:
+less disturbed than wall time when other processes share the cores). pruning.SPARSE_FROM is set from it by
 hand: a fixed threshold, so that results never depend on timing noise.
 
 PyTorch 2.13 (2 threads) took 7.11 s per dense round on 2026-11-25, the
@@ -30,21 +31,23 @@ PYTORCH_SECONDS_PER_ROUND = 7.11
 
 
 def round_seconds(params, masks, dataset, config, sparse):
-    start = time.perf_counter()
+    """(wall seconds, CPU seconds of this process, final test accuracy) of one round."""
+    wall, cpu = time.perf_counter(), time.process_time()
     _, curves, _ = pruning.train_masked(params, masks, dataset, config, sparse=sparse)
-    return time.perf_counter() - start, curves["test_acc"][-1]
+    return time.perf_counter() - wall, time.process_time() - cpu, curves["test_acc"][-1]
 
 
 def median_seconds(params, masks, dataset, config, sparse, repeats):
-    runs = [round_seconds(params, masks, dataset, config, sparse) for _ in range(repeats)]
-    return float(np.median([seconds for seconds, _ in runs])), runs[0][1]
+    """Median wall and CPU seconds over `repeats` rounds, and the first run's accuracy."""
+    runs = np.array([round_seconds(params, masks, dataset, config, sparse) for _ in range(repeats)])
+    return float(np.median(runs[:, 0])), float(np.median(runs[:, 1])), float(runs[0, 2])
 
 
 def crossover(rows):
     """Smallest sparsity from which the sparse path wins at every larger measured one."""
     winning = None
     for row in sorted(rows, key=lambda r: -r["sparsity"]):
-        if row["sparse_s"] >= row["dense_s"]:
+        if row["sparse_cpu_s"] >= row["dense_cpu_s"]:
             break
         winning = row["sparsity"]
     return winning
@@ -68,14 +71,16 @@ def main():
     rows = []
     for sparsity in ns.sparsities:
         masks = pruning.magnitude_masks(params, sparsity)
-        dense_s, dense_acc = median_seconds(params, masks, dataset, config, False, ns.repeats)
-        sparse_s, sparse_acc = median_seconds(params, masks, dataset, config, True, ns.repeats)
+        dense_s, dense_cpu_s, dense_acc = median_seconds(params, masks, dataset, config, False, ns.repeats)
+        sparse_s, sparse_cpu_s, sparse_acc = median_seconds(params, masks, dataset, config, True, ns.repeats)
         rows.append({"sparsity": sparsity, "dense_s": dense_s, "sparse_s": sparse_s,
+                     "dense_cpu_s": dense_cpu_s, "sparse_cpu_s": sparse_cpu_s,
                      "dense_vs_pytorch": dense_s / PYTORCH_SECONDS_PER_ROUND,
                      "sparse_vs_pytorch": sparse_s / PYTORCH_SECONDS_PER_ROUND,
                      "dense_final_test_acc": dense_acc, "sparse_final_test_acc": sparse_acc})
-        print(f"sparsity {sparsity:.2f}: dense {dense_s:.2f} s ({rows[-1]['dense_vs_pytorch']:.2f}x PyTorch), "
-              f"sparse {sparse_s:.2f} s ({rows[-1]['sparse_vs_pytorch']:.2f}x); "
+        print(f"sparsity {sparsity:.2f}: dense {dense_s:.2f} s wall, {dense_cpu_s:.2f} s CPU "
+              f"({rows[-1]['dense_vs_pytorch']:.2f}x PyTorch); sparse {sparse_s:.2f} s wall, "
+              f"{sparse_cpu_s:.2f} s CPU ({rows[-1]['sparse_vs_pytorch']:.2f}x); "
               f"final test acc {dense_acc:.3f} / {sparse_acc:.3f}", flush=True)
     cross = crossover(rows)
     print(f"crossover: sparse path faster from sparsity {cross} on (pruning.SPARSE_FROM = {pruning.SPARSE_FROM})")

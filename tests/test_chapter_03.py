@@ -1,0 +1,86 @@
+"""Chapter 03 (lottery tickets): its --quick run's real output, and resuming a search."""
+import dataclasses
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load_chapter():
+    path = os.path.join(ROOT, "chapters", "03_lottery_tickets.py")
+    spec = importlib.util.spec_from_file_location("chapter_03", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class StopAfter:
+    """A run-many context that asks the task to stop after `rounds` checkpoints."""
+
+    def __init__(self, path, rounds=None):
+        self.checkpoint_path, self.rounds, self.calls = path, rounds, 0
+
+    def should_stop(self):
+        self.calls += 1
+        return self.rounds is not None and self.calls >= self.rounds
+
+
+@pytest.mark.parametrize("method", ["lottery", "random"])
+def test_an_interrupted_search_resumes_to_identical_results(tmp_path, method):
+    ch = load_chapter()
+    settings = ch.Settings(hidden_size=8, num_retrains=5, total_steps=12, eval_every=5, ticket_sparsity=0.75)
+    args = types.SimpleNamespace(seed=0, notebook_checkpoint=False)
+    config = json.loads(json.dumps(ch.search_config(settings, args, 0, method)))
+    straight = ch.search_task(config, StopAfter(str(tmp_path / "a.npz")))
+    with pytest.raises(KeyboardInterrupt):
+        ch.search_task(config, StopAfter(str(tmp_path / "b.npz"), rounds=2))
+    resumed = ch.search_task(config, StopAfter(str(tmp_path / "b.npz")))
+    assert resumed == straight
+    assert [r["sparsity"] for r in straight["rounds"]] == list(np.linspace(0, 1, 5))
+
+
+def test_a_checkpoint_of_another_config_is_not_used(tmp_path):
+    ch = load_chapter()
+    settings = ch.Settings(hidden_size=8, num_retrains=3, total_steps=6, eval_every=5)
+    args = types.SimpleNamespace(seed=0, notebook_checkpoint=False)
+    lottery = ch.search_config(settings, args, 0, "lottery")
+    ch.search_task(lottery, StopAfter(str(tmp_path / "c.npz")))
+    other = ch.search_config(dataclasses.replace(settings, total_steps=7), args, 0, "lottery")
+    rounds = ch.search_task(other, StopAfter(str(tmp_path / "c.npz")))["rounds"]
+    assert len(rounds) == 3 and rounds[0]["test_acc"] != []
+
+
+def test_chapter_03_quick(tmp_path):
+    script = os.path.join(ROOT, "chapters", "03_lottery_tickets.py")
+    proc = subprocess.run([sys.executable, script, "--quick", "--out", str(tmp_path), "--workers", "2"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())["results"]
+    schedule = np.linspace(0, 1, 10)
+    for method in ("lottery", "random"):
+        trials = results["search"][method]
+        assert len(trials) == 2
+        for rounds in trials:
+            assert [r["sparsity"] for r in rounds] == pytest.approx(schedule, abs=1e-15)
+            measured = np.array([r["measured_sparsity"] for r in rounds])
+            assert np.all(measured <= schedule + 1e-12) and np.all(measured > schedule - 0.01)
+            for r in rounds:
+                assert 0 <= r["final_test_acc"] <= r["best_test_acc"] <= 1 and len(r["test_acc"]) == 4
+            assert rounds[0]["best_test_acc"] > 0.3 and rounds[-1]["final_test_acc"] < 0.2  # all pruned: chance
+    assert results["ticket_round"] == 8
+    for variant in ("new data", "flipped", "shuffled", "chunks", "reinit"):
+        for ticket in ("dense", "lottery", "random"):
+            runs = results["panels"][variant][ticket]
+            assert len(runs) == 2 and all(0 <= run["final_test_acc"] <= 1 for run in runs)
+    for method in ("lottery", "random"):
+        assert all(0 <= p <= 1 for k in ("2", "3", "4") for p in results["adjacency"][method][k])
+    assert "best test acc at 88.9 % sparsity, lottery" in proc.stdout
+    for figure in ("panels_ab", "panels_cf", "panel_g"):
+        assert (tmp_path / f"{figure}.png").stat().st_size > 10_000
