@@ -308,17 +308,16 @@ def iterative_schedule(rate, final=0.99):
     return schedule
 
 
-def ablation_configs(settings, args, search):
+def ablation_configs(settings, args):
     """Ablation searches (1, 2-global, 3) and retrains (2, 3), trial 1 only."""
     iterative = iterative_schedule(settings.iterative_rate)
-    searches = {
+    return {
         "linear": search_config(settings, args, 0, "lottery"),
         "iterative": search_config(settings, args, 0, "lottery", schedule=iterative, ticket_round=-1),
         "one-shot": search_config(settings, args, 0, "lottery", schedule=iterative, one_shot=True, ticket_round=-1),
         "global": search_config(settings, args, 0, "lottery", scope="global"),
         "found on shuffled": search_config(settings, args, 0, "lottery", data_variant="shuffled"),
     }
-    return searches
 
 
 def mask_shuffled_per_unit(masks, rng):
@@ -338,7 +337,7 @@ def retrain_config(settings, args, name, masks, torch_seed, data_variant="new da
 
 def run_ablations(settings, args, run, search):
     """Every ablation's runs: {'searches': {name: result}, 'retrains': {name: result}}."""
-    searches = ablation_configs(settings, args, search)
+    searches = ablation_configs(settings, args)
     names = [n for n in searches if n != "linear"]
     found = runmany.run_many(search_task, [searches[n] for n in names], run.path("runs"),
                              workers=args.workers, scheduler=args.scheduler, label="ablation searches")
@@ -426,23 +425,48 @@ def plot_adjacency(search, stats):
 def plot_ablations(ablations, settings):
     """Ablation 1: accuracy against sparsity and against steps spent; 2 and 3 as bars."""
     from mnist1d_np import plotting
-    fig, axes = plotting.figure(1, 3, width=3.6, height=3.0)
-    for name in ("linear", "iterative", "one-shot", "global", "found on shuffled"):
+    fig, axes = plotting.figure(1, 3, width=4.2, height=3.2)
+    for name in ("linear", "iterative", "one-shot", "global"):
         rounds = ablations["searches"][name]["rounds"]
-        sparsity = [r["sparsity"] for r in rounds]
         acc = [100 * r["final_test_acc"] for r in rounds]
-        steps = np.arange(1, len(rounds) + 1) * settings.total_steps
-        if name == "one-shot":
-            steps = np.minimum(steps, 2 * settings.total_steps)
-        axes[0].plot(sparsity, acc, ".-", label=name, ms=3)
-        axes[1].plot(steps, acc, ".-", label=name, ms=3)
-    axes[0].set(xlabel="sparsity", ylabel="final test accuracy (%)", title="pruning schedules")
-    axes[1].set(xlabel="training steps spent", xscale="log", title="cost")
-    axes[0].legend(fontsize=6)
+        # Steps spent to reach a round: every earlier round, or (one-shot) the dense round and this one.
+        steps = settings.total_steps * np.minimum(np.arange(1, len(rounds) + 1), 2 if name == "one-shot" else len(rounds))
+        style = "o" if name == "one-shot" else ".-"
+        axes[0].plot([r["sparsity"] for r in rounds], acc, style, label=name, ms=3)
+        if name != "global":
+            axes[1].plot(steps, acc, style, label=name, ms=3)
+    axes[0].set(xlabel="sparsity", ylabel="final test accuracy (%)", title="1: pruning schedules (2: global)")
+    axes[1].set(xlabel="training steps spent", title="1: accuracy against cost")
+    axes[0].legend(fontsize=7)
     names = list(ablations["retrains"])
     axes[2].barh(range(len(names)), [100 * ablations["retrains"][n]["final_test_acc"] for n in names])
-    axes[2].set(yticks=range(len(names)), yticklabels=names, xlabel="final test accuracy (%)", title="92 % ticket")
+    axes[2].set(yticks=range(len(names)), yticklabels=[SHORT[n] for n in names],
+                xlabel="final test accuracy (%)", title="2, 3: the 92 % ticket retrained")
     return fig
+
+
+SHORT = {"rewound weights": "rewound", "new weights": "new init", "mask shuffled per unit": "shuffled per unit",
+         "shuffled ticket on shuffled data": "shuffled-data ticket,\nshuffled data",
+         "shuffled ticket on normal data": "shuffled-data ticket,\nnormal data"}
+
+
+def ablation_rows(ablations, index, target):
+    """The ablations' numbers for the table (trial 1), schedules compared near sparsity `target`."""
+    searches, retrains = ablations["searches"], ablations["retrains"]
+    rows = []
+    for name in ("linear", "iterative", "one-shot"):
+        nearest = min(searches[name]["rounds"], key=lambda r: abs(r["sparsity"] - target))
+        rows.append((f"{name} schedule: final acc at {100 * nearest['sparsity']:.1f} %", "—",
+                     f"{100 * nearest['final_test_acc']:.1f}"))
+    linear = searches["linear"]["rounds"]
+    rows.append((f"global vs layer pruning, acc at {100 * linear[index]['sparsity']:.1f} %", "—",
+                 f"{100 * searches['global']['rounds'][index]['final_test_acc']:.1f} vs "
+                 f"{100 * linear[index]['final_test_acc']:.1f}"))
+    rows += [(f"92 % ticket: {name}", "—", f"{100 * r['final_test_acc']:.1f}") for name, r in retrains.items()]
+    adjacency = ablations["adjacency"]
+    rows.append(("p(2 adjacent): lottery / shuffled-data ticket / random", "—",
+                 " / ".join(f"{adjacency[n][2]:.3f}" for n in ("lottery", "found on shuffled", "random"))))
+    return rows
 
 
 # %% The table
@@ -459,7 +483,7 @@ def table_rows(search, panels, stats, index, settings, minutes):
             ("panel c: lottery ticket (best)", "64.9 / 66.8", panel("lottery")),
             ("panel c: random ticket (best)", "61.5 / 58.4", panel("random"))]
     rows += claim_rows(search, panels, stats)
-    rows.append(("runtime (minutes)", "~30 (Colab CPU), notebook ~60", f"{minutes:.1f}"))
+    rows.append(("runtime of search and panels (minutes)", "~30 (Colab CPU), notebook ~60", f"{minutes:.1f}"))
     return rows
 
 
@@ -506,11 +530,12 @@ def main():
     run.save_figure(plot_search(search), "panels_ab")
     run.save_figure(plot_panels(panels), "panels_cf")
     run.save_figure(plot_adjacency(search, stats), "panel_g")
+    rows = table_rows(search, panels, stats, index, settings, run.elapsed() / 60)
     if args.ablations:
         results["ablations"] = run_ablations(settings, args, run, search)
         run.save_figure(plot_ablations(results["ablations"], settings), "ablations")
-    experiment.print_table(table_rows(search, panels, stats, index, settings, run.elapsed() / 60),
-                           headers=("quantity", "notebook / paper", "this run"),
+        rows += ablation_rows(results["ablations"], index, settings.ticket_sparsity)
+    experiment.print_table(rows, headers=("quantity", "notebook / paper", "this run"),
                            title="Lottery tickets: notebook vs this run")
     run.save_results("results", results)
 
