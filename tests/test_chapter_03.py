@@ -84,3 +84,24 @@ def test_chapter_03_quick(tmp_path):
     assert "best test acc at 88.9 % sparsity, lottery" in proc.stdout
     for figure in ("panels_ab", "panels_cf", "panel_g"):
         assert (tmp_path / f"{figure}.png").stat().st_size > 10_000
+
+
+def test_notebook_checkpoint_prunes_from_the_weights_after_that_step(tmp_path):
+    """Trap 1: with --notebook-checkpoint the second round's mask comes from the
+    weights after step `checkpoint_step` of the first round, not its final weights."""
+    from mnist1d_np import pruning
+    ch = load_chapter()
+    settings = ch.Settings(hidden_size=8, num_retrains=3, total_steps=12, eval_every=5, checkpoint_step=4,
+                           ticket_sparsity=0.5)
+    tickets = {}
+    for flag in (False, True):
+        config = ch.search_config(settings, types.SimpleNamespace(seed=0, notebook_checkpoint=flag), 0, "lottery")
+        result = ch.search_task(config, StopAfter(str(tmp_path / f"{flag}.npz")))
+        tickets[flag] = pruning.masks_from_json(result["ticket_masks"])   # the mask of round 1 (sparsity 0.5)
+    init = ch.initial_parameters(8, 42)
+    last, _, step4 = pruning.train_masked(init, pruning.magnitude_masks(init, 0.0), ch.make_data(42),
+                                          pruning.RoundConfig(12, 100, 2e-2, 5), snapshot_step=4)
+    for flag, weights in ((False, last), (True, step4)):
+        expected = pruning.magnitude_masks(weights, 0.5)
+        assert all(np.array_equal(tickets[flag][n], expected[n]) for n in expected)
+    assert any((tickets[False][n] != tickets[True][n]).any() for n in expected)
