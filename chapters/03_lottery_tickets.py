@@ -470,18 +470,24 @@ def ablation_rows(ablations, index, target):
 
 
 # %% The table
-def table_rows(search, panels, stats, index, settings, minutes):
-    """quantity | notebook/paper | this run."""
-    def per_trial(results, key="best_test_acc"):
-        return " / ".join(f"{100 * r['rounds'][index][key]:.1f}" for r in results)
-    def panel(ticket, key="best_test_acc"):
-        return " / ".join(f"{100 * run[key]:.1f}" for run in panels["new data"][ticket])
+def _paper(key):
+    return " / ".join(str(v) for v in np.atleast_1d(PAPER[key]))
+
+
+def _percent(values):
+    return " / ".join(f"{100 * v:.1f}" for v in values)
+
+
+def table_rows(search, panels, stats, index, minutes):
+    """quantity | notebook/paper | this run (best test accuracy of a run, per trial)."""
     sparsity = search["lottery"][0]["rounds"][index]["sparsity"]
-    rows = [(f"best test acc at {100 * sparsity:.1f} % sparsity, lottery (trials)", "75.6 / 74.4", per_trial(search["lottery"])),
-            (f"  same, random ticket", "60.6 / 61.8", per_trial(search["random"])),
-            ("panel c: dense on seed-43 data (best)", "64.2", panel("dense")),
-            ("panel c: lottery ticket (best)", "64.9 / 66.8", panel("lottery")),
-            ("panel c: random ticket (best)", "61.5 / 58.4", panel("random"))]
+    best = {m: _percent(t["rounds"][index]["best_test_acc"] for t in search[m]) for m in METHODS}
+    panel = {t: _percent(run["best_test_acc"] for run in panels["new data"][t]) for t in TICKETS}
+    rows = [(f"best test acc at {100 * sparsity:.1f} % sparsity, lottery (trials)", _paper("lottery_92"), best["lottery"]),
+            ("  same, random ticket", _paper("random_92"), best["random"]),
+            ("panel c: dense on seed-43 data", _paper("panel_c_dense"), panel["dense"]),
+            ("panel c: lottery ticket", _paper("panel_c_lottery"), panel["lottery"]),
+            ("panel c: random ticket", _paper("panel_c_random"), panel["random"])]
     rows += claim_rows(search, panels, stats)
     rows.append(("runtime of search and panels (minutes)", "~30 (Colab CPU), notebook ~60", f"{minutes:.1f}"))
     return rows
@@ -530,7 +536,7 @@ def main():
     run.save_figure(plot_search(search), "panels_ab")
     run.save_figure(plot_panels(panels), "panels_cf")
     run.save_figure(plot_adjacency(search, stats), "panel_g")
-    rows = table_rows(search, panels, stats, index, settings, run.elapsed() / 60)
+    rows = table_rows(search, panels, stats, index, run.elapsed() / 60)
     if args.ablations:
         results["ablations"] = run_ablations(settings, args, run, search)
         run.save_figure(plot_ablations(results["ablations"], settings), "ablations")
