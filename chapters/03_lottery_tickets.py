@@ -350,7 +350,8 @@ def run_ablations(settings, args, run, search):
     retrains = {"rewound weights": retrain_config(settings, args, "rewound", ticket, seed),
                 "new weights": retrain_config(settings, args, "new weights", ticket, settings.reinit_seed + args.seed),
                 "mask shuffled per unit": retrain_config(settings, args, "per unit", per_unit, seed),
-                "shuffled ticket on shuffled data": retrain_config(settings, args, "sh/sh", shuffled_ticket, seed, "shuffled"),
+                "shuffled ticket on shuffled data": retrain_config(settings, args, "sh/sh", shuffled_ticket, seed,
+                                                                   "shuffled"),
                 "shuffled ticket on normal data": retrain_config(settings, args, "sh/normal", shuffled_ticket, seed)}
     done = runmany.run_many(retrain_task, list(retrains.values()), run.path("runs"), workers=args.workers,
                             scheduler=args.scheduler, label="ablation retrains")
@@ -374,7 +375,8 @@ def plot_search(search):
     from mnist1d_np import plotting
     fig, axes = plotting.figure(1, 2, width=4.2, height=3.2)
     sparsity = np.array([r["sparsity"] for r in search["lottery"][0]["rounds"]])
-    for ax, key, title in ((axes[0], "final_test_loss", "a: test loss"), (axes[1], "final_test_acc", "b: test accuracy")):
+    panels = ((axes[0], "final_test_loss", "a: test loss"), (axes[1], "final_test_acc", "b: test accuracy"))
+    for ax, key, title in panels:
         dense = np.mean([t["rounds"][0][key] for m in METHODS for t in search[m]])  # round 0: nothing pruned
         for method, color in zip(METHODS, ("C0", "C3")):
             mean, se = mean_se([[r[key] for r in t["rounds"]] for t in search[method]])
@@ -430,7 +432,8 @@ def plot_ablations(ablations, settings):
         rounds = ablations["searches"][name]["rounds"]
         acc = [100 * r["final_test_acc"] for r in rounds]
         # Steps spent to reach a round: every earlier round, or (one-shot) the dense round and this one.
-        steps = settings.total_steps * np.minimum(np.arange(1, len(rounds) + 1), 2 if name == "one-shot" else len(rounds))
+        rounds_spent = np.arange(1, len(rounds) + 1)
+        steps = settings.total_steps * (np.minimum(rounds_spent, 2) if name == "one-shot" else rounds_spent)
         style = "o" if name == "one-shot" else ".-"
         axes[0].plot([r["sparsity"] for r in rounds], acc, style, label=name, ms=3)
         if name != "global":
@@ -483,7 +486,8 @@ def table_rows(search, panels, stats, index, minutes):
     sparsity = search["lottery"][0]["rounds"][index]["sparsity"]
     best = {m: _percent(t["rounds"][index]["best_test_acc"] for t in search[m]) for m in METHODS}
     panel = {t: _percent(run["best_test_acc"] for run in panels["new data"][t]) for t in TICKETS}
-    rows = [(f"best test acc at {100 * sparsity:.1f} % sparsity, lottery (trials)", _paper("lottery_92"), best["lottery"]),
+    rows = [(f"best test acc at {100 * sparsity:.1f} % sparsity, lottery (trials)", _paper("lottery_92"),
+             best["lottery"]),
             ("  same, random ticket", _paper("random_92"), best["random"]),
             ("panel c: dense on seed-43 data", _paper("panel_c_dense"), panel["dense"]),
             ("panel c: lottery ticket", _paper("panel_c_lottery"), panel["lottery"]),

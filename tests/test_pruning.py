@@ -115,7 +115,8 @@ def test_pruned_weights_stay_exactly_zero_under_masked_adam(small_dataset, spars
                                             pruning.RoundConfig(steps=200, eval_every=50), sparse=sparse)
     for name in params:
         assert (final[name][~masks[name]] == 0).all()
-        assert (final[name][masks[name]] != params[name][masks[name]]).mean() > 0.5  # most kept ones trained (some units are dead)
+        moved = final[name][masks[name]] != params[name][masks[name]]
+        assert moved.mean() > 0.5  # most kept weights trained (a few units are dead)
     assert pruning.sparsity_of({n: final[n] != 0 for n in final}) == pytest.approx(pruning.sparsity_of(masks))
     assert curves["eval_steps"] == [0, 50, 100, 150, 199]
     assert curves["train_loss"][-1] < curves["train_loss"][0]
@@ -154,7 +155,8 @@ def test_sparse_and_dense_paths_give_the_same_loss_and_gradients():
     sparse_loss, sparse_grads = pruning.loss_and_grads(sparse, x, y)
     assert sparse_loss == pytest.approx(dense_loss, rel=1e-12)
     for layer, pattern in enumerate(sparse.patterns):
-        np.testing.assert_allclose(sparse_grads[2 * layer], dense_grads[2 * layer][pattern.rows, pattern.cols], rtol=1e-10, atol=1e-14)
+        kept = dense_grads[2 * layer][pattern.rows, pattern.cols]
+        np.testing.assert_allclose(sparse_grads[2 * layer], kept, rtol=1e-10, atol=1e-14)
         np.testing.assert_allclose(sparse_grads[2 * layer + 1], dense_grads[2 * layer + 1], rtol=1e-10, atol=1e-14)
 
 
