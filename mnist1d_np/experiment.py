@@ -7,7 +7,7 @@ keep only their lesson:
     args = experiment.parse_args(parser)      # in a notebook: the defaults, with --quick
     settings = experiment.chapter_settings(Settings, QUICK, args.quick)
     run = experiment.Run("02_classifiers", args, settings)
-    for step in experiment.progress(range(n), "training"): ...
+    bar = experiment.Progress(n, "training"); ... bar.update(1, loss=loss)
     run.save_results("results", {...})        # JSON with settings and machine info
     run.save_figure(fig, "accuracy")          # PNG
     experiment.print_table([("CNN accuracy", "94 ± 2", "93.1 ± 0.8")])
@@ -110,15 +110,6 @@ class Progress:
         self.stream.flush()
 
 
-def progress(iterable, label="", total=None, **kwargs):
-    """Iterate over `iterable` while showing a Progress line."""
-    total = len(iterable) if total is None else total
-    bar = Progress(total, label, **kwargs)
-    for item in iterable:
-        yield item
-        bar.update()
-
-
 def _clock(seconds):
     if not np.isfinite(seconds):
         return "?"
@@ -187,13 +178,16 @@ class Run:
         os.makedirs(self.out, exist_ok=True)
         return os.path.join(self.out, filename)
 
-    def save_results(self, name, results):
-        """Write results to OUT/name.json with settings, seed, version, wall time, machine."""
+    def save_results(self, name, results, table=None):
+        """Write results to OUT/name.json with settings, seed, version, wall time, date,
+        machine, and the *quantity | paper | this run* rows in `table` (which
+        `python -m mnist1d_np.report` turns into the README's results table)."""
         record = {"chapter": self.name, "quick": bool(getattr(self.args, "quick", False)),
                   "seed": getattr(self.args, "seed", None), "settings": self.settings,
                   "arguments": vars(self.args), "mnist1d_np_version": __version__,
                   "wall_time_s": round(time.perf_counter() - self.start, 3),
-                  "machine": machine_info(), "results": results}
+                  "date": time.strftime("%Y-%m-%d"), "machine": machine_info(),
+                  "table": [list(map(str, row)) for row in table or []], "results": results}
         path = self.path(f"{name}.json")
         write_json(path, record)
         print(f"saved {path}")

@@ -52,8 +52,9 @@ def test_progress_prints_count_and_eta():
 
 def test_progress_is_quiet_between_log_intervals():
     stream = io.StringIO()
-    for _ in experiment.progress(range(1000), "x", stream=stream, log_every=3600):
-        pass
+    bar = experiment.Progress(1000, "x", stream=stream, log_every=3600)
+    for _ in range(1000):
+        bar.update()
     assert stream.getvalue().count("\n") == 1  # only the final line
 
 
