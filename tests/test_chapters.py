@@ -179,3 +179,30 @@ def test_chapter_02_does_not_reuse_runs_made_with_other_settings(small_dataset, 
     assert len(ch.run_one("logistic", dataset, 0, short, str(tmp_path))["train_losses"]) == 3
     assert len(ch.run_one("logistic", dataset, 0, short, str(tmp_path))["train_losses"]) == 3
     assert len(ch.run_one("logistic", dataset, 0, longer, str(tmp_path))["train_losses"]) == 5
+
+
+# ---------------------------------------------------------------- every chapter, as a lesson and a notebook
+
+CHAPTERS = sorted(name[:-3] for name in os.listdir(os.path.join(ROOT, "chapters")) if name.endswith(".py"))
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_chapter_reads_as_a_lesson_and_opens_as_a_notebook(name):
+    """Cell markers for VS Code / Jupyter, settings in one style, a Try it section."""
+    text = open(os.path.join(ROOT, "chapters", f"{name}.py")).read()
+    assert text.count("\n# %%") >= 3
+    assert "class Settings" in text and "\nQUICK = " in text
+    assert "experiment.parse_args(parser)" in text and "experiment.chapter_settings(" in text
+    assert "Try it" in text.split('"""')[1]
+
+
+def test_a_chapter_run_in_a_notebook_kernel_uses_quick(tmp_path):
+    """No command line in a notebook: the chapter runs with its --quick settings."""
+    script = os.path.join(ROOT, "chapters", "01_dataset.py")
+    code = ("import sys, types; sys.modules['ipykernel'] = types.ModuleType('ipykernel'); "
+            f"sys.argv = ['kernel']; import os; os.chdir({str(tmp_path)!r}); "
+            f"exec(compile(open({script!r}).read(), {script!r}, 'exec'), {{'__name__': '__main__'}})")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    record = json.loads((tmp_path / "results" / "01_dataset" / "results.json").read_text())
+    assert record["quick"] is True and record["settings"]["timing_repeats"] == 1
