@@ -93,7 +93,8 @@ def run_many(task, configs, folder, workers=None, scheduler=None, label="runs"):
     task: a module-level function (it is sent to worker processes);
     configs: JSON-able dicts (or frozen dataclasses); folder: where results and
     checkpoints go; workers: local processes (None: one per core; 1: in this
-    process); scheduler: a dask.distributed address, used instead of workers.
+    process; a task defined in a notebook always runs here); scheduler: a
+    dask.distributed address, used instead of workers.
     Returns the result dicts, in config order, as JSON would give them back.
     """
     configs = [_normalised_config(c) for c in configs]
@@ -105,7 +106,7 @@ def run_many(task, configs, folder, workers=None, scheduler=None, label="runs"):
         with _CtrlC() as ctrl_c:
             if scheduler is not None:
                 _run_on_dask(sweep, scheduler, ctrl_c)
-            elif min(workers, len(sweep.todo)) > 1:
+            elif min(workers, len(sweep.todo)) > 1 and not _defined_in_a_notebook(task):
                 _run_in_processes(sweep, min(workers, len(sweep.todo)), ctrl_c)
             else:
                 _run_here(sweep, ctrl_c)
@@ -207,6 +208,13 @@ def _check_workers(workers):
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an integer >= 1 (or None: one per core), got {workers!r}")
     return workers
+
+
+def _defined_in_a_notebook(task):
+    """A function of an interactive __main__ (Jupyter, the REPL): spawned
+    processes cannot import it, so such a sweep runs in this process."""
+    main = sys.modules.get("__main__")
+    return getattr(task, "__module__", None) == "__main__" and not hasattr(main, "__file__")
 
 
 def _cores():

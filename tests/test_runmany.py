@@ -180,3 +180,14 @@ def test_workers_die_with_a_killed_parent(tmp_path):
     assert not wait_dead(workers, timeout=5)
     time.sleep(0.5)
     assert len(glob.glob(str(tmp_path / "started-*"))) == 2 and not glob.glob(str(tmp_path / "*.json"))
+
+
+def test_a_task_defined_in_a_notebook_runs_in_this_process(tmp_path):
+    """Spawned workers cannot import a function of an interactive __main__."""
+    code = ("import os; from mnist1d_np import runmany\n"
+            "def task(config, context):\n    return {'pid': os.getpid()}\n"
+            f"results = runmany.run_many(task, [{{'x': 1}}, {{'x': 2}}], {str(tmp_path)!r}, workers=2)\n"
+            "print(all(r['pid'] == os.getpid() for r in results))\n")
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == "True", proc.stderr[-2000:]
