@@ -89,7 +89,8 @@ def train_one(config, context):
     dataset = make_data(json.dumps(config["data"], sort_keys=True))
     model = nn.make_model(config["model"], np.random.default_rng(config["seed"]),
                           dtype=np.dtype(config["dtype"]))
-    result = train.train(model, dataset, train.TrainConfig(**config["train"]), context.checkpoint_path)
+    result = train.train(model, dataset, train.TrainConfig(**config["train"]), context.checkpoint_path,
+                         should_stop=context.should_stop)
     result["early_stopped"] = train.early_stopped(result)
     return result
 
@@ -161,11 +162,12 @@ def main():
     runs = group_runs(configs, results)
     summary = summarise(runs)
 
-    experiment.print_table(table(summary, settings), title=(
+    rows = table(summary, settings)
+    experiment.print_table(rows, title=(
         f"Early-stopped test accuracy, mean ± SD over {len(settings.seeds)} seed(s), {settings.steps} steps"))
     run.save_figure(plot_curves(runs, settings.models), "accuracy")
     run.save_results("results", {"summary": summary, "curves": {
-        f"{name}/{ds}": results for (name, ds), results in runs.items()}})
+        f"{name}/{ds}": results for (name, ds), results in runs.items()}}, rows)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Chapters, run as a student runs them (--quick), checked by their real outputs."""
+import dataclasses
 import json
 import os
 import subprocess
@@ -140,7 +141,7 @@ def test_chapter_05_meta_gradient_equals_finite_difference(small_dataset, monkey
 def test_chapter_05_resumes_to_identical_numbers(small_dataset, tmp_path, monkeypatch):
     ch = load_chapter("05_meta_activation")
     settings, dataset = tiny_meta_settings(ch), ch.in_dtype(small_dataset)
-    straight_theta, straight, _ = ch.metalearn(settings, dataset, 0, str(tmp_path / "a.npz"))
+    straight_theta, straight, _ = ch.metalearn(settings, dataset, 0, str(tmp_path / "a"))
     original, calls = ch.meta_step, []
 
     def interrupted(*args):
@@ -150,10 +151,24 @@ def test_chapter_05_resumes_to_identical_numbers(small_dataset, tmp_path, monkey
         return original(*args)
     monkeypatch.setattr(ch, "meta_step", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        ch.metalearn(settings, dataset, 0, str(tmp_path / "b.npz"))
+        ch.metalearn(settings, dataset, 0, str(tmp_path / "b"))
     monkeypatch.setattr(ch, "meta_step", original)
-    resumed_theta, resumed, _ = ch.metalearn(settings, dataset, 0, str(tmp_path / "b.npz"))
+    resumed_theta, resumed, _ = ch.metalearn(settings, dataset, 0, str(tmp_path / "b"))
     assert np.array_equal(resumed_theta, straight_theta) and resumed == straight
+
+
+def test_chapter_05_never_resumes_another_seeds_or_settings_checkpoint(small_dataset, tmp_path, capsys):
+    ch = load_chapter("05_meta_activation")
+    settings, dataset = tiny_meta_settings(ch), ch.in_dtype(small_dataset)
+    _, seed0, _ = ch.metalearn(settings, dataset, 0, str(tmp_path))
+    _, seed1, _ = ch.metalearn(settings, dataset, 1, str(tmp_path))
+    other_settings = dataclasses.replace(settings, outer_lr=0.1)
+    _, other, _ = ch.metalearn(other_settings, dataset, 0, str(tmp_path))
+    assert "resuming" not in capsys.readouterr().out
+    assert seed1["meta_loss"] != seed0["meta_loss"] and other["meta_loss"] != seed0["meta_loss"]
+    assert len(list(tmp_path.glob("metalearn-*.ckpt.npz"))) == 3   # none overwritten
+    _, again, _ = ch.metalearn(settings, dataset, 0, str(tmp_path))
+    assert again == seed0 and "resuming from outer step 6" in capsys.readouterr().out
 
 
 def test_chapter_05_quick(tmp_path):
