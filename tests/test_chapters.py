@@ -181,3 +181,22 @@ def test_chapter_02_reuses_only_runs_with_the_same_settings(tmp_path):
         results = runmany.run_many(counted, ch.sweep_configs(settings, 0), tmp_path, workers=1)
         assert [len(r["train_losses"]) for r in results] == [settings.steps] * 2
     assert calls == [3, 3, 5, 5]  # each (model, dataset) once per settings
+
+
+def test_chapter_02_stops_cleanly_on_ctrl_c(tmp_path):
+    """The issue's point 1: one Ctrl-C used to leave the pool training every
+    queued run and end in a traceback."""
+    import signal
+    import time
+    script = os.path.join(ROOT, "chapters", "02_classifiers.py")
+    proc = subprocess.Popen([sys.executable, script, "--quick", "--workers", "2", "--out", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob("runs/*.ckpt.npz")):  # training has started
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in stderr
+    assert "run the same command again to resume" in stderr.splitlines()[-1]
+    assert len(list((tmp_path / "runs").glob("*.json"))) < 8 and not (tmp_path / "results.json").exists()
