@@ -24,9 +24,10 @@ The 24 runs are a sweep (mnist1d_np.runmany), in float32 like PyTorch, on
 --workers local processes (default: one per core) or on a dask cluster
 (--scheduler ADDRESS, see the README's *Sweeps*); the numbers do not depend
 on which. Each run is saved in OUT/runs/ as it finishes. Ctrl-C: no new run
-starts, the running ones finish, and a line says how to resume (Ctrl-C
-again: stop now). Running the same command again skips the finished runs
-and continues the others from their last checkpoint (every 250 steps).
+starts, the running ones stop at their next checkpoint (every 250 steps),
+and a line says how to resume (Ctrl-C again: stop now). Running the same
+command again skips the finished runs and continues the others from their
+last checkpoint.
 
 Try it:
 - `--seed 10`: three other initialisations per model. Does the ranking hold,

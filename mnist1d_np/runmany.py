@@ -122,9 +122,8 @@ class _Sweep:
         self.task, self.folder, self.label = task, folder, label
         unique = {config_name(c): c for c in configs}
         self.total = len(unique)
-        self.results = {name: _load_finished(self.result_path(name), config)
-                        for name, config in unique.items()}
-        self.results = {name: r for name, r in self.results.items() if r is not None}
+        finished = {name: _load_finished(self.result_path(name), config) for name, config in unique.items()}
+        self.results = {name: result for name, result in finished.items() if result is not None}
         self.todo = [(name, c) for name, c in unique.items() if name not in self.results]
         if self.results:
             print(f"{label}: {len(self.results)} of {self.total} already finished in {folder}", file=sys.stderr)
@@ -154,9 +153,9 @@ class _Sweep:
         return len(self.results) == self.total
 
     def interrupted(self):
-        """Print how to resume and exit with code 130."""
+        """Print how to resume; returns the exception that exits with code 130."""
         command = shlex.join([os.path.basename(sys.executable)] + sys.argv)
-        print(f"{_NEW_LINE()}interrupted: {len(self.results)} of {self.total} {self.label} finished and saved in "
+        print(f"{_line_break()}interrupted: {len(self.results)} of {self.total} {self.label} finished and saved in "
               f"{self.folder}; run the same command again to resume: {command}", file=sys.stderr)
         return Interrupted()
 
@@ -192,7 +191,7 @@ def _json_round_trip(value, what):
         raise ValueError(f"{what} is not JSON-able: {err}") from None
 
 
-def _NEW_LINE():
+def _line_break():
     """A line break to end an interactive progress line first."""
     return "\n" if getattr(sys.stderr, "isatty", lambda: False)() else ""
 
@@ -248,7 +247,7 @@ class _CtrlC:
         self.flag.value = 1
         if self.presses > 1:
             raise KeyboardInterrupt
-        print(f"{_NEW_LINE()}stopping: runs stop at their next checkpoint (Ctrl-C again: stop now)",
+        print(f"{_line_break()}stopping: runs stop at their next checkpoint (Ctrl-C again: stop now)",
               file=sys.stderr, flush=True)
 
     def ignored(self):

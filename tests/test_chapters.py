@@ -241,3 +241,22 @@ def test_a_chapter_run_in_a_notebook_kernel_uses_quick(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     record = json.loads((tmp_path / "results" / "01_dataset" / "results.json").read_text())
     assert record["quick"] is True and record["settings"]["timing_repeats"] == 1
+
+
+def test_chapter_02_stops_cleanly_on_ctrl_c(tmp_path):
+    """The issue's point 1: one Ctrl-C used to leave the pool training every
+    queued run and end in a traceback."""
+    import signal
+    import time
+    script = os.path.join(ROOT, "chapters", "02_classifiers.py")
+    proc = subprocess.Popen([sys.executable, script, "--quick", "--workers", "2", "--out", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob("runs/*.ckpt.npz")):  # training has started
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in stderr
+    assert "run the same command again to resume" in stderr.splitlines()[-1]
+    assert len(list((tmp_path / "runs").glob("*.json"))) < 8 and not (tmp_path / "results.json").exists()
