@@ -105,7 +105,9 @@ def _slope_vjp(z, w, c, a, h):
 
 forward_kernel = njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})(_forward)
 param_vjp_kernel = njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})(_param_vjp)
-slope_vjp_kernel = njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})(_slope_vjp)
+# 'reassoc' only (no 'contract'), for the same reason as gru._gru_cell_backward:
+# with 'contract', a freshly compiled kernel and its cached copy rounded differently.
+slope_vjp_kernel = njit(cache=True, parallel=True, fastmath={"reassoc"})(_slope_vjp)
 
 
 # ---------------------------------------------------------------------------
