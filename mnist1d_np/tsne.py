@@ -215,68 +215,75 @@ def build_quadtree(y, leaf_size=LEAF_SIZE):
         capacity *= 2
 
 
-def _repulsion(y, tree, theta):
-    """Unnormalised repulsion sum_j w_ij^2 (y_i - y_j): (n, 2), and z_i = sum_j w_ij: (n,).
+def _repulsion_on(t, ys, tree, theta):
+    """Point t's (in tree order; ys = y[order]) unnormalised repulsion
+    sum_j w_tj^2 (y_t - y_j) and z_t = sum_j w_tj, as (fx, fy, z).
 
     A cell is used whole when side^2 < theta^2 * distance^2 to its centre of
     mass; otherwise its children are visited, and a leaf's points one by one.
-    Points are visited in the tree's order: neighbours walk the same cells,
-    which stay in the cache.
     """
     order, start, end, first_child, side, mass, n_cells = tree
+    stack = np.empty(256, np.int64)  # depth <= 34 (side > 1e-10 root): at most 3 x 34 + 4 open cells
+    stack[0], top = 0, 1
+    fx, fy, z = 0.0, 0.0, 0.0
+    while top > 0:
+        top -= 1
+        c = stack[top]
+        count = end[c] - start[c]
+        if count == 0:
+            continue
+        dx, dy = ys[t, 0] - mass[c, 0], ys[t, 1] - mass[c, 1]
+        d2 = dx * dx + dy * dy
+        if first_child[c] >= 0 and side[c] * side[c] < theta * theta * d2:
+            w = 1.0 / (1.0 + d2)
+            z += count * w
+            fx += count * w * w * dx
+            fy += count * w * w * dy
+        elif first_child[c] >= 0:
+            for q in range(4):
+                stack[top + q] = first_child[c] + q
+            top += 4
+        else:
+            for p in range(start[c], end[c]):
+                if p != t:
+                    dx, dy = ys[t, 0] - ys[p, 0], ys[t, 1] - ys[p, 1]
+                    w = 1.0 / (1.0 + dx * dx + dy * dy)
+                    z += w
+                    fx += w * w * dx
+                    fy += w * w * dy
+    return fx, fy, z
+
+
+def _attraction_on(i, y, indptr, indices, data):
+    """Point i's sum_j p_ij w_ij (y_i - y_j) over P's row i (CSR), as (fx, fy)."""
+    fx, fy = 0.0, 0.0
+    for e in range(indptr[i], indptr[i + 1]):
+        j = indices[e]
+        dx, dy = y[i, 0] - y[j, 0], y[i, 1] - y[j, 1]
+        pw = data[e] / (1.0 + dx * dx + dy * dy)
+        fx += pw * dx
+        fy += pw * dy
+    return fx, fy
+
+
+def _forces(y, tree, theta, indptr, indices, data):
+    """Attraction (n, 2), unnormalised repulsion (n, 2) and z (n,) of every point.
+
+    One parallel loop per iteration (each one ends in a barrier that waits for
+    every thread, which is slow on a busy machine). Points are visited in the
+    tree's order: neighbours walk the same cells, which stay in the cache.
+    """
+    order = tree[0]
     n = y.shape[0]
     ys = np.empty((n, 2))
     for p in range(n):
         ys[p] = y[order[p]]
-    forces, z = np.zeros((n, 2)), np.zeros(n)
+    attract, repel, z = np.empty((n, 2)), np.empty((n, 2)), np.empty(n)
     for t in prange(n):
-        stack = np.empty(256, np.int64)
-        stack[0], top = 0, 1
-        fx, fy, zi = 0.0, 0.0, 0.0
-        while top > 0:
-            top -= 1
-            c = stack[top]
-            count = end[c] - start[c]
-            if count == 0:
-                continue
-            dx, dy = ys[t, 0] - mass[c, 0], ys[t, 1] - mass[c, 1]
-            d2 = dx * dx + dy * dy
-            if first_child[c] >= 0 and side[c] * side[c] < theta * theta * d2:
-                w = 1.0 / (1.0 + d2)
-                zi += count * w
-                fx += count * w * w * dx
-                fy += count * w * w * dy
-            elif first_child[c] >= 0:
-                for q in range(4):
-                    stack[top + q] = first_child[c] + q
-                top += 4
-            else:
-                for p in range(start[c], end[c]):
-                    if p != t:
-                        dx, dy = ys[t, 0] - ys[p, 0], ys[t, 1] - ys[p, 1]
-                        w = 1.0 / (1.0 + dx * dx + dy * dy)
-                        zi += w
-                        fx += w * w * dx
-                        fy += w * w * dy
         i = order[t]
-        forces[i, 0], forces[i, 1], z[i] = fx, fy, zi
-    return forces, z
-
-
-def _attraction(y, indptr, indices, data):
-    """sum_j p_ij w_ij (y_i - y_j): (n, 2), over P's entries (CSR)."""
-    n = y.shape[0]
-    forces = np.zeros((n, 2))
-    for i in prange(n):
-        fx, fy = 0.0, 0.0
-        for e in range(indptr[i], indptr[i + 1]):
-            j = indices[e]
-            dx, dy = y[i, 0] - y[j, 0], y[i, 1] - y[j, 1]
-            pw = data[e] / (1.0 + dx * dx + dy * dy)
-            fx += pw * dx
-            fy += pw * dy
-        forces[i, 0], forces[i, 1] = fx, fy
-    return forces
+        repel[i, 0], repel[i, 1], z[i] = _repulsion_on(t, ys, tree, theta)
+        attract[i, 0], attract[i, 1] = _attraction_on(i, y, indptr, indices, data)
+    return attract, repel, z
 
 
 def _p_log_w(y, indptr, indices, data):
@@ -291,8 +298,9 @@ def _p_log_w(y, indptr, indices, data):
     return result
 
 
-_repulsion = njit(cache=True, parallel=True)(_repulsion)
-_attraction = njit(cache=True, parallel=True)(_attraction)
+_repulsion_on = njit(cache=True)(_repulsion_on)
+_attraction_on = njit(cache=True)(_attraction_on)
+_forces = njit(cache=True, parallel=True)(_forces)
 _p_log_w = njit(cache=True, parallel=True)(_p_log_w)
 
 
@@ -303,9 +311,9 @@ def gradient(y, P, exaggeration=1.0, theta=0.5, with_kl=True):
     KL, come from the same Barnes-Hut sums as the repulsion (exact for theta = 0):
     KL = sum p log p - sum p log w + log Z, as sum p = 1.
     """
-    repel, z = _repulsion(y, build_quadtree(y), theta)
+    attract, repel, z = _forces(y, build_quadtree(y), theta, *P)
     total_z = z.sum()
-    grad = 4.0 * (exaggeration * _attraction(y, *P) - repel / total_z)
+    grad = 4.0 * (exaggeration * attract - repel / total_z)
     if not with_kl:
         return grad, None
     data = P[2][P[2] > 0]
