@@ -24,7 +24,8 @@ CHUNK_ELEMENTS = 4_000_000  # distances held at once (32 MB in float64)
 
 # ---------------------------------------------------------------- checks
 
-def _check_features(name, x):
+def check_features(name, x):
+    """x as a float64 (samples, features) array, or a ValueError naming it."""
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] == 0:
         raise ValueError(f"{name} must be a non-empty 2-D array (samples, features), got shape {x.shape}")
@@ -42,7 +43,7 @@ def _check_labels(name, y, n):
 
 def _check_pair(train_x, train_y, test_x, test_y):
     """Validated float64 features and labels of a train/test problem."""
-    train_x, test_x = _check_features("train_x", train_x), _check_features("test_x", test_x)
+    train_x, test_x = check_features("train_x", train_x), check_features("test_x", test_x)
     if train_x.shape[1] != test_x.shape[1]:
         raise ValueError(f"test_x must have {train_x.shape[1]} features like train_x, got {test_x.shape[1]}")
     train_y = _check_labels("train_y", train_y, len(train_x))
@@ -169,10 +170,11 @@ def softmax_objective(theta, x, onehot, C):
     d, k = x.shape[1], onehot.shape[1]
     w, b = theta[:d * k].reshape(d, k), theta[d * k:]
     logits = x @ w + b
-    logits -= logits.max(axis=1, keepdims=True)
-    log_norm = np.log(np.exp(logits).sum(axis=1))
-    loss = np.sum(log_norm - np.einsum("ik,ik->i", logits, onehot)) + np.sum(w * w) / (2 * C)
-    residual = np.exp(logits - log_norm[:, None]) - onehot  # softmax - onehot
+    logits -= logits.max(axis=1, keepdims=True)  # exp cannot overflow
+    exp = np.exp(logits)
+    norm = exp.sum(axis=1, keepdims=True)
+    loss = np.sum(np.log(norm[:, 0]) - np.einsum("ik,ik->i", logits, onehot)) + np.sum(w * w) / (2 * C)
+    residual = exp / norm - onehot  # softmax - onehot
     grad_w = x.T @ residual + w / C
     return loss, np.concatenate([grad_w.ravel(), residual.sum(axis=0)])
 
@@ -286,7 +288,7 @@ def trustworthiness(x, embedding, k=10, metric="euclidean"):
     (1 = nearest) among i's neighbours in x. Ranks count the points strictly
     nearer, so exact distance ties never count as intrusions.
     """
-    x, embedding = _check_features("x", x), _check_features("embedding", embedding)
+    x, embedding = check_features("x", x), check_features("embedding", embedding)
     n = len(x)
     if len(embedding) != n:
         raise ValueError(f"embedding must have {n} rows like x, got {len(embedding)}")

@@ -18,7 +18,16 @@ The recipe is scikit-learn's and openTSNE's defaults:
    theta (0.5). theta = 0 gives the exact O(n^2) gradient.
    Early exaggeration (P x 12) for 250 iterations with momentum 0.5, then
    momentum 0.8; per-coordinate gains (+0.2 when the gradient changes sign,
-   x 0.8 otherwise, at least 0.01), learning rate max(n / 12 / 4, 50).
+   x 0.8 otherwise, at least 0.01; kept across the two phases, as in van der
+   Maaten's reference code), learning rate max(n / 12 / 4, 50) as
+   scikit-learn's "auto" (openTSNE's n / 12 without the gradient's factor 4).
+4. The KL reported uses the Barnes-Hut estimate of Z, as scikit-learn's does.
+
+Threads: numba runs the per-point loops on NUMBA_NUM_THREADS threads (one
+per core by default). Each point's sums are its own and are added up in a
+fixed order, so the embedding is the same whatever the number of threads.
+On a machine crowded with other work, 1 thread can be faster: every
+iteration ends in a barrier that waits for all threads to be scheduled.
 
 Memory grows linearly with n: the neighbour search holds a few thousand
 distances per query row, P holds O(n) entries, the quadtree O(n) cells.
@@ -28,7 +37,7 @@ NUMBA_DISABLE_JIT=1 they run as Python (slowly: use tiny inputs).
 import numpy as np
 from numba import njit, prange
 
-from .probes import nearest_neighbours, prepare_metric, _check_features
+from .probes import nearest_neighbours, prepare_metric, check_features
 
 LEAF_SIZE = 4          # a quadtree leaf holds at most this many points (exact forces inside)
 PERPLEXITY_TOL = 1e-5  # entropy tolerance of the bisection, in nats
@@ -363,7 +372,7 @@ def tsne(x, perplexity=30.0, n_iter=1000, early_exaggeration=12.0, exaggeration_
     array. callback(iteration, kl, embedding) runs every 50 iterations; its
     kl is at the embedding before that iteration's step.
     """
-    x = _check_features("x", x)
+    x = check_features("x", x)
     n = len(x)
     _check_tsne_arguments(n, perplexity, n_iter, early_exaggeration, exaggeration_iter,
                           learning_rate, theta, metric)
@@ -382,7 +391,7 @@ def _initial_embedding(x, init):
         if init != "pca":
             raise ValueError(f"init must be 'pca' or an (n, 2) array, got {init!r}")
         return pca_initialisation(x)
-    init = _check_features("init", init)
+    init = check_features("init", init)
     if init.shape != (len(x), 2):
         raise ValueError(f"init must have shape ({len(x)}, 2), got {init.shape}")
     return init.copy()
