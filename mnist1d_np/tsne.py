@@ -17,9 +17,9 @@ The recipe is scikit-learn's and openTSNE's defaults:
    mass is at distance r acts as one point of the cell's weight if s / r <
    theta (0.5). theta = 0 gives the exact O(n^2) gradient.
    Early exaggeration (P x 12) for 250 iterations with momentum 0.5, then
-   momentum 0.8; per-coordinate gains (+0.2 when the gradient changes sign,
-   x 0.8 otherwise, at least 0.01; kept across the two phases, as in van der
-   Maaten's reference code), learning rate max(n / 12 / 4, 50) as
+   momentum 0.8; per-coordinate gains (+0.2 while the gradient keeps its
+   sign, x 0.8 when it flips, at least 0.01; kept across the two phases, as
+   in van der Maaten's reference code), learning rate max(n / 12 / 4, 50) as
    scikit-learn's "auto" (openTSNE's n / 12 without the gradient's factor 4).
 4. The KL reported uses the Barnes-Hut estimate of Z, as scikit-learn's does.
 
@@ -351,7 +351,9 @@ def _descend(y, P, iterations, state, settings, callback):
     for iteration in iterations:
         report = callback is not None and (iteration + 1) % PROGRESS_EVERY == 0
         grad, kl = gradient(y, P, exaggeration, theta, with_kl=report)
-        same_sign = update * grad > 0  # the step keeps going where the gradient points away
+        # The last step and the new gradient agree in sign: the step went uphill
+        # (overshot) along that coordinate, so its gain shrinks; otherwise it grows.
+        same_sign = update * grad > 0
         gains = np.maximum(np.where(same_sign, gains * 0.8, gains + 0.2), 0.01)
         update = momentum * update - lr * gains * grad
         y = y + update
