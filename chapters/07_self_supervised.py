@@ -71,6 +71,7 @@ class Settings:
     train_on: str = "train"           # "train" (the notebook) or "train+test" (the paper's text)
     eval_every: int = 10              # epochs between kNN / linear-probe evaluations
     knn_k: int = 10
+    tsne_points: int = 1000           # the first test examples, embedded by t-SNE
     tsne_iterations: int = 750
 
     def __post_init__(self):
@@ -79,7 +80,7 @@ class Settings:
                  f"train_on must be 'train' or 'train+test', got {self.train_on!r}")
         _require(0 <= self.projector_layers <= 3, f"projector_layers must be in [0, 3], got {self.projector_layers}")
         for name in ("epochs", "batch_size", "channels", "projector_hidden", "embedding_dim",
-                     "predictor_hidden", "max_shift", "eval_every", "knn_k", "tsne_iterations"):
+                     "predictor_hidden", "max_shift", "eval_every", "knn_k", "tsne_points", "tsne_iterations"):
             _require(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
         _require(self.lr > 0 and self.tau > 0, f"lr and tau must be > 0, got {self.lr}, {self.tau}")
 
@@ -89,7 +90,7 @@ def _require(ok, message):
         raise ValueError(message)
 
 
-QUICK = dict(epochs=20, eval_every=5, tsne_iterations=300)
+QUICK = dict(epochs=20, eval_every=10, tsne_points=500, tsne_iterations=300)
 PAPER = {"input": 32.8, "conv1": 75.1, "conv2": 80.9, "conv3": 82.1, "hidden1": 76.1, "output": 75.0}
 PAPER_TEXT = "82 % linear classification accuracy"
 PAPER_ABLATIONS = {0: "82.2 at conv1", 3: "82.4 at conv2"}  # projector layers: the notebook's peak
@@ -207,11 +208,12 @@ def evaluate(net, dataset, settings):
     return {"knn": knn, "linear": linear["accuracy"]}
 
 
-def probe_every_layer(net, dataset):
+def probe_every_layer(net, dataset, progress=False):
     """{layer: linear-probe test accuracy} for every layer of the network."""
     train, test = embed(net, dataset["x"]), embed(net, dataset["x_test"])
+    names = experiment.progress(list(train), "linear probe per layer") if progress else train
     return {name: probes.linear_probe(train[name], dataset["y"], test[name], dataset["y_test"])["accuracy"]
-            for name in train}
+            for name in names}
 
 
 # %% The experiment: a resumable training run
@@ -295,7 +297,8 @@ def train_and_probe(settings, seed, dataset, checkpoint_path, progress=None, sho
     """(trained net, JSON-able result: the config, the history and every layer's probe)."""
     net, history = train(settings, seed, dataset, checkpoint_path, progress, should_stop)
     result = {"config": {"seed": seed, **dataclasses.asdict(settings)}, "history": history,
-              "layers": probe_every_layer(net, dataset), "output_layer": output_layer(net)}
+              "layers": probe_every_layer(net, dataset, progress is not None),
+              "output_layer": output_layer(net)}
     return net, result
 
 
@@ -308,10 +311,10 @@ def run_config(config, dataset, checkpoint_path, should_stop=lambda: False):
 # %% t-SNE of the output, before and after training
 
 def tsne_of_output(net, dataset, settings):
-    """2-D t-SNE of the test set's output vectors, with the cosine metric (the loss
-    sees only their directions). Returns {'embedding': (N, 2), 'kl', 'trustworthiness'}."""
+    """2-D t-SNE of the first tsne_points test examples' output vectors, cosine metric
+    (the loss sees only their directions). Returns {'embedding': (N, 2), 'kl', 'trustworthiness'}."""
     from mnist1d_np import tsne
-    z = embed(net, dataset["x_test"])[output_layer(net)]
+    z = embed(net, dataset["x_test"][:settings.tsne_points])[output_layer(net)]
     embedding, kl = tsne.tsne(z, n_iter=settings.tsne_iterations, metric="cosine")
     return {"embedding": embedding, "kl": float(kl),
             "trustworthiness": probes.trustworthiness(z, embedding, k=10, metric="cosine")}
@@ -396,7 +399,8 @@ def plot_views(dataset, settings, seed, per_row=5):
         for i, view in enumerate(two_views(x, rng, settings)):
             plotting.plot_signal(ax, view, color=f"C{i}", lw=1, label=f"view {i + 1}")
         ax.set_title(f"digit {label}")
-    axes[0].legend(fontsize=6, loc="lower left")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=7)
+    fig.subplots_adjust(bottom=0.12)
     return fig
 
 
@@ -418,7 +422,7 @@ def plot_layers(curves, paper=None):
     """Linear-probe accuracy per layer: curves {label: {layer: accuracy}}."""
     from mnist1d_np import plotting
     fig, ax = plotting.figure(1, 1, width=5.0, height=3.2)
-    names = list(LAYER_LABELS)
+    names = _layer_axis(list(curves.values()))
     for i, (label, layers) in enumerate(curves.items()):
         xs = [names.index(name) for name in layers]
         ax.plot(xs, [100 * a for a in layers.values()], "o-", color=f"C{i}", label=label)
@@ -429,6 +433,11 @@ def plot_layers(curves, paper=None):
     ax.set(ylabel="linear probe, test accuracy (%)")
     ax.legend(fontsize=7)
     return fig
+
+
+def _layer_axis(layer_dicts):
+    """The layer names any of the dicts holds, in network order."""
+    return [name for name in LAYER_LABELS if any(name in layers for layers in layer_dicts)]
 
 
 def plot_training(history):
@@ -455,9 +464,9 @@ def plot_ablations(main, ablations):
     axes[1].set_xticks(x, [label for label, _ in bars], rotation=45, ha="right", fontsize=7)
     axes[1].set(ylabel="test accuracy (%)", ylim=(0, 100))
     axes[1].legend(fontsize=7)
-    names = list(LAYER_LABELS)
-    for n in (0, 1, 2, 3):
-        layers = (main if n == 2 else ablations[f"projector {n} layers"])["layers"]
+    depths = {n: (main if n == 2 else ablations[f"projector {n} layers"])["layers"] for n in (0, 1, 2, 3)}
+    names = _layer_axis(list(depths.values()))
+    for n, layers in depths.items():
         axes[0].plot([names.index(k) for k in layers], [100 * a for a in layers.values()], "o-",
                      label=f"{n} projector layers")
     axes[0].set_xticks(range(len(names)), [n.replace("hidden", "hid.") for n in names], fontsize=7)
@@ -491,10 +500,10 @@ def main():
     tsne = tsne_before_after(net, dataset, settings, args.seed)
     save_figures(run, dataset, settings, args.seed, result, tsne, ablations)
     rows = main_rows(result) + (ablation_rows(result, ablations) if ablations else [])
-    rows.append(("run time", "about 1 min (text) / 5 min (caption), CPU", f"{run.elapsed():.0f} s "
-                 f"(training + evaluations {seconds:.0f} s)"))
+    rows.append(("run time (wall / CPU of this process)", "about 1 min (text) / 5 min (caption), CPU",
+                 f"{run.elapsed():.0f} s / {time.process_time():.0f} s (training + evaluations: {seconds:.0f} s wall)"))
     experiment.print_table(rows, title=f"Linear probe and kNN, test accuracy, {settings.epochs} epochs")
-    run.save_results("results", {"main": result, "training_seconds": seconds,
+    run.save_results("results", {"main": result, "training_seconds": seconds, "cpu_seconds": time.process_time(),
                                  "tsne": {k: {"kl": v["kl"], "trustworthiness": v["trustworthiness"]}
                                           for k, v in tsne.items()},
                                  "ablations": ablations, "paper": PAPER})
@@ -510,13 +519,14 @@ def main_run(run, settings, seed, dataset):
 
 def tsne_before_after(net, dataset, settings, seed):
     untrained, _ = build(settings, seed)
-    return {"before training": tsne_of_output(untrained, dataset, settings),
-            "after training": tsne_of_output(net, dataset, settings)}
+    nets = {"before training": untrained, "after training": net}
+    return {label: tsne_of_output(nets[label], dataset, settings) for label in experiment.progress(nets, "t-SNE")}
 
 
 def save_figures(run, dataset, settings, seed, result, tsne, ablations):
     run.save_figure(plot_views(dataset, settings, seed), "views")
-    run.save_figure(plot_tsne({k: v["embedding"] for k, v in tsne.items()}, dataset["y_test"]), "tsne")
+    labels = dataset["y_test"][:settings.tsne_points]
+    run.save_figure(plot_tsne({k: v["embedding"] for k, v in tsne.items()}, labels), "tsne")
     run.save_figure(plot_layers({"this run": result["layers"]}, PAPER), "layers")
     run.save_figure(plot_training(result["history"]), "training")
     if ablations:
