@@ -34,16 +34,18 @@ def load_chapter():
 
 
 def timed_epochs(chapter, settings, x, epochs, seed):
-    """Seconds for `epochs` epochs from a fresh network, and the last epoch's mean loss."""
+    """(wall seconds, CPU seconds of this process) for `epochs` epochs from a fresh
+    network, and the last epoch's mean loss. On a shared machine the CPU time is
+    the steadier of the two."""
     net, rng = chapter.build(settings, seed)
     params = list(net.parameters().values())
     flat = nn.flatten_parameters(net)
     adam = optim.adam(settings.lr)
     state = adam.init([flat])
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for _ in range(epochs):
         loss = chapter.train_epoch(net, params, flat, adam, state, x, rng, settings)
-    return time.perf_counter() - start, loss
+    return time.perf_counter() - start, time.process_time() - cpu_start, loss
 
 
 def main():
@@ -61,17 +63,19 @@ def main():
     except ValueError as err:
         parser.error(str(err))
     x = data.make_dataset(data.get_dataset_args())["x"].astype(chapter.DTYPE)
-    warmup_seconds, _ = timed_epochs(chapter, settings, x, 1, 0)
+    warmup_seconds = timed_epochs(chapter, settings, x, 1, 0)[0]
     runs = [timed_epochs(chapter, settings, x, ns.epochs, i + 1) for i in range(ns.repeats)]
-    per_epoch = sorted(seconds / ns.epochs for seconds, _ in runs)
+    per_epoch = sorted(wall / ns.epochs for wall, _, _ in runs)
     median = float(np.median(per_epoch))
+    cpu_median = float(np.median([cpu / ns.epochs for _, cpu, _ in runs]))
     print(f"SimCLR ({ns.loss}): {median:.3f} s per epoch of {len(x) // settings.batch_size} steps "
-          f"(median of {ns.repeats}: {', '.join(f'{s:.3f}' for s in per_epoch)}); "
+          f"(median of {ns.repeats}: {', '.join(f'{s:.3f}' for s in per_epoch)}; CPU {cpu_median:.3f} s); "
           f"200 epochs ~ {200 * median:.0f} s; warm-up epoch {warmup_seconds:.2f} s")
     if ns.json:
         print(json.dumps({"loss": ns.loss, "epochs": ns.epochs, "repeats": ns.repeats,
-                          "seconds_per_epoch": median, "runs_seconds_per_epoch": per_epoch,
-                          "final_loss": runs[0][1], "warmup_seconds": warmup_seconds}))
+                          "seconds_per_epoch": median, "cpu_seconds_per_epoch": cpu_median,
+                          "runs_seconds_per_epoch": per_epoch, "final_loss": runs[0][2],
+                          "warmup_seconds": warmup_seconds}))
 
 
 if __name__ == "__main__":

@@ -276,6 +276,11 @@ def _save(path, flat, state, rng, epoch, history, settings, seed):
     fileio.save_checkpoint(path, arrays, meta)
 
 
+def _training_fields(settings_dict):
+    """The settings that shape training (the t-SNE ones do not: changing them keeps a checkpoint)."""
+    return {k: v for k, v in settings_dict.items() if not k.startswith("tsne_")}
+
+
 def _resume(path, flat, state, rng, settings, seed):
     """(epoch, history) from a checkpoint of this very run, restoring parameters,
     Adam's moments and the generator in place; None if there is none."""
@@ -283,7 +288,8 @@ def _resume(path, flat, state, rng, settings, seed):
     if loaded is None:
         return None
     arrays, meta = loaded
-    if meta.get("settings") != dataclasses.asdict(settings) or meta.get("seed") != seed:
+    if _training_fields(meta.get("settings", {})) != _training_fields(dataclasses.asdict(settings)) \
+            or meta.get("seed") != seed:
         print(f"note: {path} belongs to other settings; starting afresh", file=sys.stderr)
         return None
     flat[...] = arrays["flat"]

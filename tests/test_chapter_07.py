@@ -90,3 +90,12 @@ def test_ablation_variants_change_one_thing_each():
     for label, settings in variants.items():
         changed = {k for k, v in dataclasses.asdict(settings).items() if base[k] != v}
         assert len(changed) == 1, label
+
+
+def test_t_sne_settings_keep_the_training_checkpoint(tiny_dataset, tmp_path):
+    path = str(tmp_path / "ckpt.npz")
+    _, history = chapter.train(tiny(epochs=2), 0, tiny_dataset, path)
+    flat, _ = chapter.fileio.load_checkpoint(path)
+    resumed = chapter._resume(path, np.empty_like(flat["flat"]), chapter.optim.adam(0.01).init([flat["flat"]]),
+                              np.random.default_rng(), tiny(epochs=2, tsne_points=50), 0)
+    assert resumed is not None and resumed[1] == history
