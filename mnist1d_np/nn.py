@@ -305,6 +305,15 @@ class ConvNet(Module):
         h = ops.relu(self.conv3(h))
         return self.linear(h.reshape(h.shape[0], -1))
 
+    def features(self, x):
+        """The last hidden layer, which the linear layer reads:
+        x (batch, 40) -> (batch, 125), so forward(x) = linear(features(x))."""
+        h = x.reshape(x.shape[0], 1, x.shape[-1])
+        h = ops.relu(self.conv1(h))
+        h = ops.relu(self.conv2(h))
+        h = ops.relu(self.conv3(h))
+        return h.reshape(h.shape[0], -1)
+
 
 class GRUNet(Module):
     """Bidirectional GRU, hidden 6, over the 40 positions; all 40 x 12 outputs

@@ -17,6 +17,7 @@ Distances are computed in chunks of rows, so a 50000 x 1000 problem never
 holds its whole distance matrix in memory.
 """
 import numpy as np
+from numba import njit, prange
 
 CHUNK_ELEMENTS = 4_000_000  # distances held at once (32 MB in float64)
 
@@ -92,32 +93,35 @@ def nearest_neighbours(queries, points, k, exclude_self=False):
     point_norms = np.einsum("ij,ij->i", points, points)
     result = np.empty((len(queries), k), dtype=np.int64)
     for rows in row_chunks(len(queries), len(points)):
-        d = squared_distances(queries[rows], points, point_norms)
-        if exclude_self:
-            d[np.arange(d.shape[0]), np.arange(rows.start, rows.stop)] = np.inf
-        result[rows] = _k_smallest(d, k)
+        self_column = rows.start if exclude_self else -len(points) - len(queries)
+        _k_smallest(queries[rows] @ points.T, point_norms, self_column, result[rows])
     return result
 
 
-def _k_smallest(d, k):
-    """Column indices of each row's k smallest entries, sorted by (value, index)."""
-    if k < d.shape[1]:
-        part = np.argpartition(d, k - 1, axis=1)[:, :k]
-        # argpartition may pick any of several points tied at the k-th distance:
-        # take every point at most that far and keep the k first by (distance, index).
-        kth = np.take_along_axis(d, part, axis=1).max(axis=1, keepdims=True)
-        if np.count_nonzero(d <= kth) > k * d.shape[0]:
-            return np.array([_stable_k_smallest(row, k) for row in d])
-        candidates = part
-    else:
-        candidates = np.broadcast_to(np.arange(d.shape[1]), d.shape)
-    values = np.take_along_axis(d, candidates, axis=1)
-    order = np.lexsort((candidates, values), axis=1)[:, :k]
-    return np.take_along_axis(candidates, order, axis=1)
+def _k_smallest(inner, point_norms, self_column, out):
+    """out[r]: the k = out.shape[1] points nearest to query r, by (distance, index).
+
+    |q - p|^2 = |q|^2 - 2 q.p + |p|^2, and |q|^2 is the same for the whole
+    row, so ranking |p|^2 - 2 q.p is enough (inner[r, j] = q_r.p_j). Column
+    r + self_column is skipped. One pass per row keeps the best k so far in
+    a sorted list; a later entry must be strictly smaller to enter and
+    inserts after equal ones, so ties go to the smaller index. Few entries
+    enter, so this costs about one comparison per entry.
+    """
+    k = out.shape[1]
+    for r in prange(inner.shape[0]):
+        best = np.full(k, np.inf)
+        for j in range(inner.shape[1]):
+            value = point_norms[j] - 2.0 * inner[r, j]
+            if value < best[k - 1] and j != r + self_column:
+                p = k - 1
+                while p > 0 and best[p - 1] > value:
+                    best[p], out[r, p] = best[p - 1], out[r, p - 1]
+                    p -= 1
+                best[p], out[r, p] = value, j
 
 
-def _stable_k_smallest(row, k):
-    return np.argsort(row, kind="stable")[:k]
+_k_smallest = njit(cache=True, parallel=True)(_k_smallest)
 
 
 # ---------------------------------------------------------------- kNN

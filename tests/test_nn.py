@@ -284,3 +284,11 @@ def test_torch_generator_replays_pytorchs_stream():
 def test_torch_generator_rejects_bad_seeds(seed):
     with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 2\*\*32 - 1\]"):
         nn.TorchGenerator(seed)
+
+
+def test_convnet_features_feed_its_linear_layer(rng):
+    model = nn.make_model("cnn", np.random.default_rng(3))
+    x = Tensor(rng.normal(size=(6, 40)))
+    features = model.features(x)
+    assert features.shape == (6, 125)
+    np.testing.assert_allclose(model.linear(features).data, model(x).data, rtol=1e-12)
