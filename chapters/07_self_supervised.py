@@ -241,13 +241,9 @@ def train(settings, seed, dataset, checkpoint_path, progress=None, should_stop=l
     params = list(net.parameters().values())
     flat = nn.flatten_parameters(net)
     adam = optim.adam(settings.lr)
-    state, history, start = adam.init([flat]), None, 0
-    resumed = _resume(checkpoint_path, flat, state, rng, settings, seed)
-    if resumed is not None:
-        start, history = resumed
-    else:
-        history = {"epoch_losses": [], "epoch": [0],
-                   **{k: [v] for k, v in evaluate(net, dataset, settings).items()}}
+    state = adam.init([flat])
+    start, history = (_resume(checkpoint_path, flat, state, rng, settings, seed)
+                      or (0, _fresh_history(net, dataset, settings)))
     if progress is not None:
         progress.update(start)
     x = training_inputs(dataset, settings).astype(DTYPE)
@@ -262,6 +258,10 @@ def train(settings, seed, dataset, checkpoint_path, progress=None, should_stop=l
         if should_stop():
             raise KeyboardInterrupt
     return net, history
+
+
+def _fresh_history(net, dataset, settings):
+    return {"epoch_losses": [], "epoch": [0], **{k: [v] for k, v in evaluate(net, dataset, settings).items()}}
 
 
 def _record(history, epoch, scores):
@@ -496,13 +496,18 @@ def main():
     args = experiment.parse_args(parser)
     settings = experiment.chapter_settings(Settings, QUICK, args.quick)
     run = experiment.Run(NAME, args, settings)
-    dataset = load_dataset()
     try:
-        result, net, seconds = main_run(run, settings, args.seed, dataset)
-        ablations = run_ablations(run, settings, args.seed, args.workers, args.scheduler) if args.ablations else {}
+        run_chapter(run, settings, args)
     except KeyboardInterrupt:
         print(f"\ninterrupted: rerun the same command to resume from the last finished epoch ({run.out})")
         sys.exit(130)
+
+
+def run_chapter(run, settings, args):
+    """Run, tabulate, plot."""
+    dataset = load_dataset()
+    result, net, seconds = main_run(run, settings, args.seed, dataset)
+    ablations = run_ablations(run, settings, args.seed, args.workers, args.scheduler) if args.ablations else {}
     tsne = tsne_before_after(net, dataset, settings, args.seed)
     save_figures(run, dataset, settings, args.seed, result, tsne, ablations)
     rows = main_rows(result) + (ablation_rows(result, ablations) if ablations else [])
