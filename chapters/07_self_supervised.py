@@ -22,6 +22,28 @@ linear accuracy per layer (input / conv1 / conv2 / conv3 / projector hidden /
 projector output): 32.8 / 75.1 / 80.9 / 82.1 / 76.1 / 75.0 %. Without the
 projector the peak was 82.2 % at conv1; with a deeper one, 82.4 % at conv2.
 
+What this chapter measures (seed 0, float32, 2026-11-26): linear accuracy
+per layer 32.8 / 81.0 / 79.9 / 81.4 / 74.7 / 73.4 %, so the encoder gives
+81.4 % (the paper's 82 %) and the accuracy falls after it, in the head, as
+in the notebook. conv1 is higher than the notebook's 75.1 %. kNN on the
+16-d output: 70.2 %. Without a head the peak moves to conv1 (77.7 %; the
+notebook: 82.2 % at conv1) and the last layer, trained directly by the loss,
+is barely better than the pixels (33.5 %); with a 3-layer head the peak is
+at conv2 (85.9 %; the notebook: 82.4 % at conv2). See the README for the
+other ablations and the run times.
+
+Where this differs from the notebook:
+- The linear probe is converged (L-BFGS to a gradient of 1e-6 on
+  scikit-learn's C = 1 objective, mnist1d_np/probes.py); the notebook
+  stopped scikit-learn at tol = 1e-2. On pixels both give 32.8 %; on
+  learned features an early stop moves the numbers by several points
+  (conv3: 74.7 % at tol 1e-2 in our probe), so single layers can differ.
+- The augmentation's slope multiplies the centred position index
+  i - 19.5 (our reading of "slope times centred position").
+- One seed of our own generators, not the notebook's PyTorch stream: the
+  layer ranking near the peak (conv1 / conv2 / conv3 within ~2 points)
+  changes from seed to seed.
+
 Run: python chapters/07_self_supervised.py               (200 epochs + probes + t-SNE; README for the time)
      python chapters/07_self_supervised.py --quick       (20 epochs, < 1 min)
      python chapters/07_self_supervised.py --ablations   (projection heads of 0-3 layers, five losses,
@@ -32,9 +54,10 @@ after every epoch: Ctrl-C, then the same command continues, and the numbers
 are identical to an uninterrupted run.
 
 Try it
-- `--ablations`, then look at layers.png of the projector sweep: with no
-  head the last encoder layer is trained directly by the loss. Does its
-  accuracy fall, as the "the head absorbs the invariances" story predicts?
+- `--ablations`, then look at ablations.png: with no head the last encoder
+  layer is trained directly by the loss and loses most of what the probe
+  needs. Set `projector_hidden=32` with 2 layers: does a narrow head still
+  protect the encoder?
 - Set `max_shift=1` in Settings (no shifts): what does the network learn
   to ignore now, and what happens to the linear accuracy?
 - Set `tau=0.05`: the loss then cares only about the hardest negatives.
