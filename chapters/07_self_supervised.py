@@ -73,7 +73,8 @@ import time
 
 import numpy as np
 
-from mnist1d_np import Tensor, augment, contrastive, data, experiment, fileio, grad, nn, no_grad, ops, optim, probes
+from mnist1d_np import (Tensor, augment, contrastive, data, experiment, fileio, grad, nn, no_grad, ops, optim,
+                        probes, runmany)
 
 # %% Settings (the notebook's)
 DTYPE = np.float32  # as PyTorch's default
@@ -381,7 +382,6 @@ def ablation_task(config, context):
 
 
 def run_ablations(run, settings, seed, workers, scheduler):
-    from mnist1d_np import runmany
     variants = ablation_variants(settings)
     configs = [{"seed": seed, **dataclasses.asdict(s)} for s in variants.values()]
     results = runmany.run_many(ablation_task, configs, run.path("ablations"), workers=workers,
@@ -514,12 +514,9 @@ NAME = "07_self_supervised"
 
 
 def main():
-    parser = experiment.chapter_parser(NAME, __doc__)
+    parser = runmany.add_arguments(experiment.chapter_parser(NAME, __doc__))
     parser.add_argument("--ablations", action="store_true",
                         help="also train the ablation runs (projector depth, losses, tau, train+test)")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="processes for the ablation runs (default: one per core)")
-    parser.add_argument("--scheduler", default=None, help="dask.distributed scheduler for the ablation runs")
     args = experiment.parse_args(parser)
     settings = experiment.chapter_settings(Settings, QUICK, args.quick)
     run = experiment.Run(NAME, args, settings)

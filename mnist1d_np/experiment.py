@@ -119,6 +119,15 @@ class Progress:
         self.stream.flush()
 
 
+def progress(iterable, label="", total=None, **kwargs):
+    """Iterate over `iterable` while showing a Progress line."""
+    total = len(iterable) if total is None else total
+    bar = Progress(total, label, **kwargs)
+    for item in iterable:
+        yield item
+        bar.update()
+
+
 def _clock(seconds):
     if not np.isfinite(seconds):
         return "?"
