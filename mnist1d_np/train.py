@@ -189,7 +189,8 @@ def _record_errors(results, model, dataset):
     for split, (x, y) in (("train", (dataset["x"], dataset["y"])),
                           ("test", (dataset["x_test"], dataset["y_test"]))):
         loss, accuracy = evaluate(model, x, y)
-        results[f"{split}_error"].append(100.0 * (1.0 - accuracy))
+        wrong = len(y) - round(accuracy * len(y))  # a count: 30.1 %, not 30.100000000000005
+        results[f"{split}_error"].append(100.0 * wrong / len(y))
         results[f"{split}_loss"].append(loss)
 
 
