@@ -159,11 +159,18 @@ def estimated_seconds(config):
     return per_epoch * config["epochs"]
 
 
+def schedule(configs):
+    """The MLPs first (all of them take a fraction of the CNNs' time, so a
+    run stopped early has the paper's main curves), then the CNNs; biggest
+    first within each, so that the workers run out of work together."""
+    return sorted(configs, key=lambda c: (c["model"] == "cnn", -estimated_seconds(c)))
+
+
 def run_sweeps(sweeps, folder, args):
-    """Train every distinct model once (run-many), biggest first; rows per curve, by width."""
+    """Train every distinct model once (run-many); rows per curve, by width."""
     key = functools.partial(json.dumps, sort_keys=True)
     unique = {key(c): c for configs in sweeps.values() for c in configs}
-    order = sorted(unique.values(), key=estimated_seconds, reverse=True)
+    order = schedule(unique.values())
     results = runmany.run_many(train_model, order, folder, workers=args.workers,
                                scheduler=args.scheduler, label="models")
     done = {key(c): r for c, r in zip(order, results)}
