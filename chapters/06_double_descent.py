@@ -150,7 +150,7 @@ def all_sweeps(settings, seed, ablations):
 
 
 def estimated_seconds(config):
-    """Rough time of one model on one core (measured 2026-11-25), to start the biggest first."""
+    """Rough time of one model on one core (measured 2026-11-25), for the schedule."""
     width, per_epoch = config["width"], 0.0
     if config["model"] == "cnn":
         per_epoch = 0.02 + 6e-5 * width ** 2
@@ -160,10 +160,10 @@ def estimated_seconds(config):
 
 
 def schedule(configs):
-    """The MLPs first (all of them take a fraction of the CNNs' time, so a
-    run stopped early has the paper's main curves), then the CNNs; biggest
-    first within each, so that the workers run out of work together."""
-    return sorted(configs, key=lambda c: (c["model"] == "cnn", -estimated_seconds(c)))
+    """Cheapest first: a run stopped early already has the small-width side of
+    every curve, where the peaks are (the widest models take most of the time).
+    The last models are of similar sizes, so the workers finish nearly together."""
+    return sorted(configs, key=estimated_seconds)
 
 
 def run_sweeps(sweeps, folder, args):
@@ -236,6 +236,16 @@ def paper_vs_run(curves, summary):
 
 # %% Figures
 
+def log_width_axis(ax, axis="x"):
+    """A log axis for widths, labelled 2, 5, 10, 20, ... rather than 2 x 10^0."""
+    import matplotlib.ticker as ticker
+    scale = ax.xaxis if axis == "x" else ax.yaxis
+    (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+    scale.set_major_locator(ticker.FixedLocator([2, 5, 10, 20, 50, 100, 200, 500]))
+    scale.set_major_formatter(ticker.ScalarFormatter())
+    scale.set_minor_formatter(ticker.NullFormatter())
+
+
 def plot_error_curve(ax, rows, title, xlabel="hidden units h"):
     """Train and test error (%) against width, log x axis; the threshold and the peak marked."""
     widths = [r["width"] for r in rows]
@@ -245,7 +255,8 @@ def plot_error_curve(ax, rows, title, xlabel="hidden units h"):
     if peak["threshold"] is not None:
         ax.axvline(peak["threshold"], color="gray", ls=":", label="train error first 0")
     ax.plot([peak["width"]], [peak["test_error"]], "kv", ms=6, label=f"peak {peak['test_error']:.1f} %")
-    ax.set(xscale="log", xlabel=xlabel, ylabel="error (%)", title=title, ylim=(-2, 80))
+    ax.set(xlabel=xlabel, ylabel="error (%)", title=title, ylim=(-2, None))
+    log_width_axis(ax)
     ax.legend(fontsize=7)
 
 
@@ -268,8 +279,9 @@ def plot_depth(curves, depths):
         threshold = interpolation_threshold(rows)
         if threshold is not None:
             ax.axvline(threshold, color=f"C{color}", ls=":")
-    ax.set(xscale="log", xlabel="hidden units per layer", ylabel="test error (%)",
+    ax.set(xlabel="hidden units per layer", ylabel="test error (%)",
            title="Depth (dotted: train error first 0)")
+    log_width_axis(ax)
     ax.legend(fontsize=7)
     return fig
 
@@ -299,14 +311,16 @@ def plot_noise(curves, levels):
         left.plot([r["width"] for r in rows], [r["test_error"] for r in rows], "o-", ms=2,
                   color=plotting.plt.cm.viridis(color / max(len(levels) - 1, 1)), label=f"{100 * level:g} %")
         peaks.append(find_peak(rows))
-    left.set(xscale="log", xlabel="hidden units h", ylabel="test error (%)", title="Label noise")
+    left.set(xlabel="hidden units h", ylabel="test error (%)", title="Label noise")
+    log_width_axis(left)
     left.legend(fontsize=7)
     noise = 100 * np.array(levels)
     right.plot(noise, [p["height"] for p in peaks], "o-", label="peak above valley (points)")
     right.set(xlabel="label noise (%)", ylabel="peak height (points)", title="The peak against noise")
     twin = right.twinx()
     twin.plot(noise, [p["width"] for p in peaks], "s--", color="C1", label="peak position (h)")
-    twin.set(yscale="log", ylabel="peak at h")
+    twin.set(ylabel="peak at h")
+    log_width_axis(twin, "y")
     right.legend(fontsize=7, loc="upper left")
     twin.legend(fontsize=7, loc="lower right")
     return fig
