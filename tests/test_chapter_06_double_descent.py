@@ -73,5 +73,8 @@ def test_peak_and_threshold_read_from_the_notebooks_curves():
     assert (noisy["width"], noisy["test_error"], noisy["threshold"]) == (47, 54.05, 61)
     assert noisy["valley_width"] == 16 and noisy["height"] == pytest.approx(54.05 - 47.24)
     assert clean["threshold"] == 47 and clean["height"] < 1  # the clean curve has no peak
+    for name, peak in (("mlp_noisy", noisy), ("mlp_clean", clean)):  # the table's notebook column
+        assert chapter.PAPER[name]["height"] == pytest.approx(peak["height"], abs=1e-9)
+        assert chapter.PAPER[name]["threshold"] == peak["threshold"]
     assert chapter.MLP_WIDTHS == tuple(NOTEBOOK_NOISY_MLP)
     assert chapter.interpolation_threshold(rows({4: (3.0, 50.0), 8: (0.5, 40.0)})) is None
