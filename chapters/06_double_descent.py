@@ -138,28 +138,34 @@ def sweep(settings, seed, model, widths, depth=2, label_noise=None):
             for w in widths]
 
 
+def curve_name(model, depth, label_noise):
+    """'mlp2_noise15': the MLP with 2 hidden layers and 15 % label noise; 'cnn_noise15'."""
+    return f"{model}{depth if model == 'mlp' else ''}_noise{100 * label_noise:g}"
+
+
+def main_curves(settings):
+    """The paper's three curves: {role: curve name}."""
+    return {"mlp_clean": curve_name("mlp", 2, 0.0), "mlp_noisy": curve_name("mlp", 2, settings.label_noise),
+            "cnn_noisy": curve_name("cnn", 2, settings.label_noise)}
+
+
 def all_sweeps(settings, seed, ablations):
-    """{curve name: configs}: the paper's three curves, plus the ablations' if asked."""
-    sweeps = {"mlp_clean": sweep(settings, seed, "mlp", settings.mlp_widths, label_noise=0.0),
-              "mlp_noisy": sweep(settings, seed, "mlp", settings.mlp_widths),
-              "cnn_noisy": sweep(settings, seed, "cnn", settings.cnn_channels)}
+    """{curve name: configs}: the paper's three curves, plus the ablations' if asked
+    (a curve that is in both, like depth 2 at the main noise level, is listed once)."""
+    curves = [("mlp", 2, 0.0), ("mlp", 2, settings.label_noise), ("cnn", 2, settings.label_noise)]
     if ablations:
-        for depth in settings.depths:
-            sweeps[f"mlp_depth{depth}_noisy"] = sweep(settings, seed, "mlp", settings.mlp_widths, depth)
-        for level in settings.noise_levels:
-            sweeps[f"mlp_noise{level:g}"] = sweep(settings, seed, "mlp", settings.mlp_widths,
-                                                  label_noise=level)
-    return sweeps
+        curves += [("mlp", depth, settings.label_noise) for depth in settings.depths]
+        curves += [("mlp", 2, level) for level in settings.noise_levels]
+    widths = {"mlp": settings.mlp_widths, "cnn": settings.cnn_channels}
+    return {curve_name(*c): sweep(settings, seed, c[0], widths[c[0]], c[1], c[2]) for c in curves}
 
 
 def estimated_seconds(config):
     """Rough time of one model on one core (measured 2026-11-25), for the schedule."""
-    width, per_epoch = config["width"], 0.0
+    width = config["width"]
     if config["model"] == "cnn":
-        per_epoch = 0.02 + 6e-5 * width ** 2
-    else:
-        per_epoch = 0.01 + 9e-7 * (config["depth"] - 1) * width ** 2 + 2e-7 * width
-    return per_epoch * config["epochs"]
+        return config["epochs"] * (0.02 + 6e-5 * width ** 2)
+    return config["epochs"] * (0.01 + 9e-7 * (config["depth"] - 1) * width ** 2 + 2e-7 * width)
 
 
 def schedule(configs):
@@ -207,6 +213,11 @@ def summarise(curves):
     return {name: find_peak(rows) for name, rows in curves.items()}
 
 
+def main_rows(curves, settings):
+    """{'mlp_clean', 'mlp_noisy', 'cnn_noisy': that curve's rows}."""
+    return {role: curves[name] for role, name in main_curves(settings).items()}
+
+
 def error_at(rows, width):
     """The final test error (%) of the model of this width, as text ('-' if not in the sweep)."""
     row = next((r for r in rows if r["width"] == width), None)
@@ -226,13 +237,14 @@ def noisy_rows(label, unit, paper, peak, widest_error):
             (f"{label}: test error of the widest (%)", f"{paper['widest_error']:.2f}", f"{widest_error:.2f}")]
 
 
-def paper_vs_run(curves, summary):
-    """Rows (quantity, notebook, this run) of the final table."""
-    rows = noisy_rows("MLP, 15 % noise", "h", PAPER["mlp_noisy"], summary["mlp_noisy"],
+def paper_vs_run(curves, noise):
+    """Rows (quantity, notebook, this run) of the final table. curves: main_rows(...)."""
+    peaks = {role: find_peak(rows) for role, rows in curves.items()}
+    rows = noisy_rows(f"MLP, {100 * noise:g} % noise", "h", PAPER["mlp_noisy"], peaks["mlp_noisy"],
                       curves["mlp_noisy"][-1]["test_error"])
-    rows += noisy_rows("CNN, 15 % noise", "channels", PAPER["cnn_noisy"], summary["cnn_noisy"],
+    rows += noisy_rows(f"CNN, {100 * noise:g} % noise", "channels", PAPER["cnn_noisy"], peaks["cnn_noisy"],
                        curves["cnn_noisy"][-1]["test_error"])
-    paper, clean = PAPER["mlp_clean"], summary["mlp_clean"]
+    paper, clean = PAPER["mlp_clean"], peaks["mlp_clean"]
     return rows + [
         ("MLP, clean: test error at h = 47 (%)", f"{paper['error_at_47']:.2f}", error_at(curves["mlp_clean"], 47)),
         ("MLP, clean: train error first 0 at h", paper["threshold"], _reached(clean["threshold"])),
@@ -267,20 +279,20 @@ def plot_error_curve(ax, rows, title, xlabel="hidden units h"):
     ax.legend(fontsize=7)
 
 
-def plot_main(curves):
-    """The paper's three panels: MLP clean, MLP with 15 % noise, CNN with 15 % noise."""
+def plot_main(curves, noise):
+    """The paper's three panels: MLP clean, MLP with noise, CNN with noise. curves: main_rows(...)."""
     fig, axes = plotting.figure(1, 3, width=3.6, height=3.0)
     plot_error_curve(axes[0], curves["mlp_clean"], "MLP, clean labels")
-    plot_error_curve(axes[1], curves["mlp_noisy"], "MLP, 15 % label noise")
-    plot_error_curve(axes[2], curves["cnn_noisy"], "CNN, 15 % label noise", "channels")
+    plot_error_curve(axes[1], curves["mlp_noisy"], f"MLP, {100 * noise:g} % label noise")
+    plot_error_curve(axes[2], curves["cnn_noisy"], f"CNN, {100 * noise:g} % label noise", "channels")
     return fig
 
 
-def plot_depth(curves, depths):
-    """Test error against width for 1, 2, 3 hidden layers (15 % noise); thresholds dotted."""
+def plot_depth(curves, depths, noise):
+    """Test error against width for 1, 2, 3 hidden layers (with noise); thresholds dotted."""
     fig, ax = plotting.figure(1, 1, width=4.5, height=3.2)
     for color, depth in enumerate(depths):
-        rows = curves[f"mlp_depth{depth}_noisy"]
+        rows = curves[curve_name("mlp", depth, noise)]
         ax.plot([r["width"] for r in rows], [r["test_error"] for r in rows], "o-", ms=3,
                 color=f"C{color}", label=f"{depth} hidden layer{'s' * (depth > 1)}")
         threshold = interpolation_threshold(rows)
@@ -293,7 +305,7 @@ def plot_depth(curves, depths):
     return fig
 
 
-def plot_epochwise(rows):
+def plot_epochwise(rows, title):
     """Test (solid) and train (dashed) error against epoch for widths below, at and above the peak."""
     widths = [r["width"] for r in rows]
     at = widths.index(find_peak(rows)["width"])
@@ -305,7 +317,7 @@ def plot_epochwise(rows):
         ax.plot(epochs, curves["test_error"], color=f"C{color}", label=f"h = {widths[i]}")
         ax.plot(epochs, curves["train_error"], color=f"C{color}", ls="--", lw=0.8)
     ax.set(xscale="log", xlabel="epoch", ylabel="error (%)",
-           title="MLP, 15 % noise (solid: test, dashed: train)")
+           title=f"{title} (solid: test, dashed: train)")
     ax.legend(fontsize=7)
     return fig
 
@@ -315,7 +327,7 @@ def plot_noise(curves, levels):
     fig, (left, right) = plotting.figure(1, 2, width=4.2, height=3.2)
     peaks = []
     for color, level in enumerate(levels):
-        rows = curves[f"mlp_noise{level:g}"]
+        rows = curves[curve_name("mlp", 2, level)]
         left.plot([r["width"] for r in rows], [r["test_error"] for r in rows], "o-", ms=2,
                   color=plotting.plt.cm.viridis(color / max(len(levels) - 1, 1)), label=f"{100 * level:g} %")
         peaks.append(find_peak(rows))
@@ -337,10 +349,12 @@ def plot_noise(curves, levels):
 # %% Main
 
 def save_figures(run, curves, settings, ablations):
-    run.save_figure(plot_main(curves), "double_descent")
+    noise = settings.label_noise
+    main = main_rows(curves, settings)
+    run.save_figure(plot_main(main, noise), "double_descent")
     if ablations:
-        run.save_figure(plot_depth(curves, settings.depths), "depth")
-        run.save_figure(plot_epochwise(curves["mlp_noisy"]), "epochwise")
+        run.save_figure(plot_depth(curves, settings.depths, noise), "depth")
+        run.save_figure(plot_epochwise(main["mlp_noisy"], f"MLP, {100 * noise:g} % noise"), "epochwise")
         run.save_figure(plot_noise(curves, settings.noise_levels), "noise")
 
 
@@ -354,12 +368,12 @@ def main():
     run = experiment.Run(NAME, args, settings)
     sweeps = all_sweeps(settings, args.seed, args.ablations)
     curves = run_sweeps(sweeps, run.path("models"), args)
-    summary = summarise(curves)
-    experiment.print_table(paper_vs_run(curves, summary),
+    experiment.print_table(paper_vs_run(main_rows(curves, settings), settings.label_noise),
                            headers=("quantity", "notebook", "this run"),
                            title=f"Final errors after {settings.epochs} epochs")
     save_figures(run, curves, settings, args.ablations)
-    run.save_results("results", {"summary": summary, "curves": curves})
+    run.save_results("results", {"main_curves": main_curves(settings), "peaks": summarise(curves),
+                                 "curves": curves})
 
 
 if __name__ == "__main__":

@@ -30,9 +30,11 @@ def test_quick_run_has_a_row_per_width_with_real_percentages(tmp_path):
     stdout, record = run_quick(tmp_path)
     quick = record["settings"]
     curves = record["results"]["curves"]
-    expected = {"mlp_clean": quick["mlp_widths"], "mlp_noisy": quick["mlp_widths"],
-                "cnn_noisy": quick["cnn_channels"]}
-    assert set(curves) == set(expected)
+    assert record["results"]["main_curves"] == {"mlp_clean": "mlp2_noise0", "mlp_noisy": "mlp2_noise15",
+                                                "cnn_noisy": "cnn_noise15"}
+    expected = {"mlp2_noise0": quick["mlp_widths"], "mlp2_noise15": quick["mlp_widths"],
+                "cnn_noise15": quick["cnn_channels"]}
+    assert set(curves) == set(expected) == set(record["results"]["peaks"])
     n_train = int(quick["num_samples"] * quick["train_split"])
     for name, widths in expected.items():
         assert [row["width"] for row in curves[name]] == list(widths)
@@ -44,7 +46,7 @@ def test_quick_run_has_a_row_per_width_with_real_percentages(tmp_path):
             assert row["train_error"] * n_train / 100 == pytest.approx(round(row["train_error"] * n_train / 100))
         assert min(row["test_error"] for row in curves[name]) < 85  # learned: chance is 90 %
     # Same init and batch order, different labels: the noisy curve differs from the clean one.
-    assert [r["train_error"] for r in curves["mlp_clean"]] != [r["train_error"] for r in curves["mlp_noisy"]]
+    assert [r["train_error"] for r in curves["mlp2_noise0"]] != [r["train_error"] for r in curves["mlp2_noise15"]]
     assert "MLP, 15 % noise: peak test error (%)" in stdout
     assert (tmp_path / "double_descent.png").stat().st_size > 10_000
     _, again = run_quick(tmp_path)  # a rerun reuses every finished model
