@@ -275,7 +275,7 @@ def plot_error_curve(ax, rows, title, xlabel="hidden units h"):
         ax.axvline(peak["threshold"], color="gray", ls=":", label="train error first 0")
     if peak["height"] > 0:  # a curve that only descends has no peak to mark
         ax.plot([peak["width"]], [peak["test_error"]], "kv", ms=6,
-                label=f"peak {peak['test_error']:.1f} % (+{peak['height']:.1f} over the valley)")
+                label=f"peak {peak['test_error']:.1f} % (valley +{peak['height']:.1f})")
     ax.set(xlabel=xlabel, ylabel="error (%)", title=title, ylim=(-2, None))
     log_width_axis(ax)
     ax.legend(fontsize=7)
