@@ -1,7 +1,7 @@
 """The paper's training loop.
 
 Adam (lr 1e-2), batch 100, 6000 steps, batches taken in a fixed order
-(`bix = step * batch mod N`), and every 250 steps the loss and accuracy on
+(`fixed_order_batch`), and every 250 steps the loss and accuracy on
 the full train and test sets. The parameters live in one flat vector (see
 nn.flatten_parameters), so each Adam step is a handful of NumPy calls.
 
@@ -9,11 +9,13 @@ nn.flatten_parameters), so each Adam step is a handful of NumPy calls.
 with the best test accuracy, the selection the paper's Table 1 reports.
 """
 import dataclasses
+import hashlib
+import os
 
 import numpy as np
 
 from . import ops
-from .fileio import load_checkpoint, save_checkpoint
+from .fileio import checkpoint_path as identity_path, load_checkpoint, save_checkpoint
 from .nn import flatten_parameters
 from .optim import adam, sgd
 from .tensor import Tensor, grad, no_grad
@@ -34,6 +36,15 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not self.lr > 0 or self.weight_decay < 0:
             raise ValueError(f"lr must be > 0 and weight_decay >= 0, got {self.lr}, {self.weight_decay}")
+
+
+def fixed_order_batch(x, y, step, batch_size):
+    """The paper's batch for `step`: examples [start, start + batch_size) with
+    start = step * batch_size mod N. No shuffling; a batch that would run past
+    the end is cut short there. x: (N, ...), y: (N,) -> (xb, yb)."""
+    batch_start = (step * batch_size) % len(y)
+    batch_end = batch_start + batch_size
+    return x[batch_start:batch_end], y[batch_start:batch_end]
 
 
 def evaluate(model, x, y, batch_size=1000):
@@ -62,13 +73,19 @@ def _record_eval(results, model, dataset, step):
         results[key].append(value)
 
 
-def train(model, dataset, config=TrainConfig(), checkpoint_path=None, progress=None):
+def train(model, dataset, config=TrainConfig(), checkpoint_path=None, progress=None, should_stop=None):
     """Train `model` on dataset {'x', 'y', 'x_test', 'y_test'} with the paper's loop.
 
     The evaluation happens after the update of every step with
     step % eval_every == 0, as in the paper's code. With checkpoint_path, the
     run saves its state at every evaluation and resumes from it if restarted.
+    The file is checkpoint_path with a hash of the run's identity (the
+    config, the initial parameters and the data) put before ".ckpt.npz", so a
+    run resumes only its own checkpoint and never overwrites another's.
     progress: an optional object with update(n, **info) (experiment.Progress).
+    should_stop: an optional function polled after each checkpoint; when it
+    returns True, training stops there by raising KeyboardInterrupt (a rerun
+    resumes from that checkpoint).
     Returns the curves (see _new_results) plus 'final_test_acc'.
     """
     x, y = dataset["x"].astype(_dtype(model), copy=False), dataset["y"]
@@ -77,12 +94,12 @@ def train(model, dataset, config=TrainConfig(), checkpoint_path=None, progress=N
     rule = adam(config.lr, weight_decay=config.weight_decay)
     state, results, start = rule.init([flat]), _new_results(), 0
     if checkpoint_path is not None:
-        start, results = _resume(checkpoint_path, flat, state, results, config)
+        checkpoint_path, identity = _own_checkpoint(checkpoint_path, flat, dataset, config)
+        start, results = _resume(checkpoint_path, identity, flat, state, results)
     if progress is not None and start:
         progress.update(start)
     for step in range(start, config.steps):
-        bix = (step * config.batch_size) % len(y)
-        xb, yb = x[bix:bix + config.batch_size], y[bix:bix + config.batch_size]
+        xb, yb = fixed_order_batch(x, y, step, config.batch_size)
         loss = ops.cross_entropy(model(Tensor(xb)), yb)
         grads = grad(loss, params)
         rule.update([flat], [np.concatenate([g.data.ravel() for g in grads])], state)
@@ -90,7 +107,9 @@ def train(model, dataset, config=TrainConfig(), checkpoint_path=None, progress=N
         if step % config.eval_every == 0 or step == config.steps - 1:
             _record_eval(results, model, dataset, step)
             if checkpoint_path is not None:
-                _save(checkpoint_path, flat, state, results, step + 1, config)
+                _save(checkpoint_path, identity, flat, state, results, step + 1)
+                if should_stop is not None and should_stop():
+                    raise KeyboardInterrupt
         if progress is not None:
             progress.update(1, loss=results["train_losses"][-1])
     results["final_test_acc"] = results["test_acc"][-1]
@@ -108,22 +127,36 @@ def _dtype(model):
     return next(iter(model.parameters().values())).dtype
 
 
-def _save(path, flat, state, results, next_step, config):
+def _own_checkpoint(path, flat, dataset, config):
+    """(this run's checkpoint file, its identity). The identity pins everything
+    the run depends on: the loop's settings, the starting weights, the data."""
+    identity = {"train": dataclasses.asdict(config), "dtype": str(flat.dtype),
+                "initial_parameters": _digest(flat), "data": _digest(dataset["x"], dataset["y"])}
+    folder, name = os.path.split(os.fspath(path))
+    stem = name[:-len(".ckpt.npz")] if name.endswith(".ckpt.npz") else os.path.splitext(name)[0]
+    return identity_path(folder or ".", stem, identity), identity
+
+
+def _digest(*arrays):
+    """A short hash of the arrays' bytes."""
+    digest = hashlib.sha256()
+    for a in arrays:
+        digest.update(np.ascontiguousarray(a).tobytes())
+    return digest.hexdigest()[:12]
+
+
+def _save(path, identity, flat, state, results, next_step):
     arrays = {"flat": flat, "m": state["m"][0], "v": state["v"][0]}
-    meta = {"next_step": next_step, "adam_step": state["step"], "results": results,
-            "config": dataclasses.asdict(config)}
-    save_checkpoint(path, arrays, meta)
+    meta = {"next_step": next_step, "adam_step": state["step"], "results": results}
+    save_checkpoint(path, arrays, meta, identity)
 
 
-def _resume(path, flat, state, results, config):
-    """Load a checkpoint made with the same config and model size, if there is one."""
-    loaded = load_checkpoint(path)
+def _resume(path, identity, flat, state, results):
+    """Continue from this run's checkpoint, if there is one."""
+    loaded = load_checkpoint(path, identity)
     if loaded is None:
         return 0, results
     arrays, meta = loaded
-    if meta.get("config") != dataclasses.asdict(config) or arrays["flat"].shape != flat.shape:
-        print(f"warning: checkpoint {path} is for another run; starting afresh")
-        return 0, results
     flat[...] = arrays["flat"]
     state["m"][0][...], state["v"][0][...] = arrays["m"], arrays["v"]
     state["step"] = meta["adam_step"]
@@ -147,8 +180,11 @@ def train_epochs(model, dataset, epochs, rng, lr=0.01, momentum=0.9, batch_size=
 
     With checkpoint_path, parameters, momentum, rng state and curves are saved
     every `checkpoint_every` epochs (and at the end); a restarted run resumes
-    from there and gives the same numbers. `should_stop()` is polled at those
-    epochs: when it returns True the state is saved and KeyboardInterrupt raised.
+    from there and gives the same numbers. As for `train`, the file name gets
+    a hash of the run's identity (settings, initial parameters, data, the
+    rng's initial state), so a run resumes only its own checkpoint.
+    `should_stop()` is polled at those epochs: when it returns True the state
+    is saved and KeyboardInterrupt raised.
     progress: an optional object with update(n, **info), one unit per epoch.
     Returns {name: list over epochs} for the names in EPOCH_CURVES.
     """
@@ -157,14 +193,15 @@ def train_epochs(model, dataset, epochs, rng, lr=0.01, momentum=0.9, batch_size=
     state, results, start = rule.init([flat]), {name: [] for name in EPOCH_CURVES}, 0
     config = {"epochs": epochs, "lr": lr, "momentum": momentum, "batch_size": batch_size}
     if checkpoint_path is not None:
-        start, results = _resume_epochs(checkpoint_path, flat, state, rng, results, config)
+        checkpoint_path, identity = _own_epochs_checkpoint(checkpoint_path, flat, dataset, config, rng)
+        start, results = _resume_epochs(checkpoint_path, identity, flat, state, rng, results)
     for epoch in range(start, epochs):
         order = rng.permutation(len(y))
         sgd_epoch(model, flat, rule, state, x[order], y[order], batch_size)
         _record_errors(results, model, dataset)
         if (epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs:
             if checkpoint_path is not None:
-                _save_epochs(checkpoint_path, flat, state, rng, results, config)
+                _save_epochs(checkpoint_path, identity, flat, state, rng, results)
             if should_stop is not None and should_stop():
                 raise KeyboardInterrupt
         if progress is not None:
@@ -194,22 +231,27 @@ def _record_errors(results, model, dataset):
         results[f"{split}_loss"].append(loss)
 
 
-def _save_epochs(path, flat, state, rng, results, config):
+def _own_epochs_checkpoint(path, flat, dataset, config, rng):
+    """(this run's checkpoint file, its identity), named as _own_checkpoint does."""
+    identity = {"train_epochs": config, "dtype": str(flat.dtype), "initial_parameters": _digest(flat),
+                "data": _digest(dataset["x"], dataset["y"]), "rng": rng.bit_generator.state}
+    folder, name = os.path.split(os.fspath(path))
+    stem = name[:-len(".ckpt.npz")] if name.endswith(".ckpt.npz") else os.path.splitext(name)[0]
+    return identity_path(folder or ".", stem, identity), identity
+
+
+def _save_epochs(path, identity, flat, state, rng, results):
     arrays = {"flat": flat, **({"buf": state["buf"][0]} if "buf" in state else {})}
-    meta = {"sgd_step": state["step"], "rng_state": rng.bit_generator.state,
-            "results": results, "config": config}
-    save_checkpoint(path, arrays, meta)
+    meta = {"sgd_step": state["step"], "rng_state": rng.bit_generator.state, "results": results}
+    save_checkpoint(path, arrays, meta, identity)
 
 
-def _resume_epochs(path, flat, state, rng, results, config):
-    """(first epoch to run, curves so far) from a checkpoint of the same run, if any."""
-    loaded = load_checkpoint(path)
+def _resume_epochs(path, identity, flat, state, rng, results):
+    """(first epoch to run, curves so far) from this run's checkpoint, if there is one."""
+    loaded = load_checkpoint(path, identity)
     if loaded is None:
         return 0, results
     arrays, meta = loaded
-    if meta.get("config") != config or arrays["flat"].shape != flat.shape:
-        print(f"warning: checkpoint {path} is for another run; starting afresh")
-        return 0, results
     flat[...] = arrays["flat"]
     if "buf" in state:
         state["buf"][0][...] = arrays["buf"]

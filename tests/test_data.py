@@ -12,11 +12,11 @@ from mnist1d_np.data import get_dataset_args, make_dataset, get_dataset
 # original SciPy generator's outputs for other arguments, derived once from
 # those files. The tests never read them: a user's clone does not have them.
 FINGERPRINTS = {
-    "default": ({}, {'n_train': 4000, 'n_test': 1000, 'x_sum': -51.78746787509559, 'x_sq_sum': 159248.2538653486, 'x_test_sum': 51.78746787509186, 'x_first': [-0.3320056673693902, -0.4719103656557236, -0.778697076293495], 'x_test_last': [0.6598756470890784, 0.8777343497528006, 1.193151836835276], 't_sum': -2.1316282072803006e-14, 'y_head': [2, 6, 4, 5, 6, 6, 6, 0], 'y_weighted': 36383495, 'y_test_weighted': 2254146}),
-    "seed43": ({"seed": 43}, {'n_train': 4000, 'n_test': 1000, 'x_sum': 97.70707252038812, 'x_sq_sum': 160065.93443859066, 'x_test_sum': -97.70707252038557, 'x_first': [1.442687384481954, 1.3714772887892945, 1.3456116813313865], 'x_test_last': [0.2155534225281649, 0.9678368587680425, 1.5759622107303015], 't_sum': -1.9539925233402755e-14, 'y_head': [0, 6, 6, 9, 9, 2, 2, 8], 'y_weighted': 35876534, 'y_test_weighted': 2269662}),
-    "shuffled": ({"shuffle_seq": True}, {'n_train': 4000, 'n_test': 1000, 'x_sum': -51.787467875095444, 'x_sq_sum': 159248.2538653486, 'x_test_sum': 51.787467875091835, 'x_first': [1.0358740294925417, 0.4101984957624668, -0.8823525654053074], 'x_test_last': [1.0676781439045142, -0.5193287078205188, -1.2810376906623184], 't_sum': -2.1316282072803006e-14, 'y_head': [2, 6, 4, 5, 6, 6, 6, 0], 'y_weighted': 36383495, 'y_test_weighted': 2254146}),
-    "n16000_split025": ({"num_samples": 16000, "train_split": 0.25}, {'n_train': 4000, 'n_test': 12000, 'x_sum': -326.7350940549335, 'x_sq_sum': 161408.685139188, 'x_test_sum': 326.73509405492814, 'x_first': [0.1905425707884389, -0.06464255395729823, -0.012497109722591316], 'x_test_last': [0.9059345777090088, 0.8631023795314414, 0.9823937993769439], 't_sum': -2.3092638912203256e-14, 'y_head': [5, 6, 2, 6, 8, 3, 2, 0], 'y_weighted': 36208518, 'y_test_weighted': 322292502}),
-    "n10000": ({"num_samples": 10000}, {'n_train': 8000, 'n_test': 2000, 'x_sum': -37.43785626039801, 'x_sq_sum': 318625.3223299713, 'x_test_sum': 37.43785626039761, 'x_first': [-0.08669279624143802, -0.40828485105060625, -1.5830933765274522], 'x_test_last': [-0.8317209049999988, -0.6366614778457622, -0.49498754214702045], 't_sum': -2.1316282072803006e-14, 'y_head': [4, 2, 4, 4, 2, 1, 3, 9], 'y_weighted': 145161151, 'y_test_weighted': 8746654}),
+    "default": ({}, {'n_train': 4000, 'n_test': 1000, 'x_sum': -51.78746787509559, 'x_sq_sum': 159248.2538653486, 'x_test_sum': 51.78746787509186, 'x_first': [-0.3320056673693902, -0.4719103656557236, -0.778697076293495], 'x_test_last': [0.6598756470890784, 0.8777343497528006, 1.193151836835276], 't_values': [-5.38753506670427, -3.453548119682224, 0.1381419247872882, 5.38753506670427], 'y_head': [2, 6, 4, 5, 6, 6, 6, 0], 'y_weighted': 36383495, 'y_test_weighted': 2254146}),
+    "seed43": ({"seed": 43}, {'n_train': 4000, 'n_test': 1000, 'x_sum': 97.70707252038812, 'x_sq_sum': 160065.93443859066, 'x_test_sum': -97.70707252038557, 'x_first': [1.442687384481954, 1.3714772887892945, 1.3456116813313865], 'x_test_last': [0.2155534225281649, 0.9678368587680425, 1.5759622107303015], 't_values': [-5.384949874010338, -3.4518909448784214, 0.1380756377951361, 5.384949874010338], 'y_head': [0, 6, 6, 9, 9, 2, 2, 8], 'y_weighted': 35876534, 'y_test_weighted': 2269662}),
+    "shuffled": ({"shuffle_seq": True}, {'n_train': 4000, 'n_test': 1000, 'x_sum': -51.787467875095444, 'x_sq_sum': 159248.2538653486, 'x_test_sum': 51.787467875091835, 'x_first': [1.0358740294925417, 0.4101984957624668, -0.8823525654053074], 'x_test_last': [1.0676781439045142, -0.5193287078205188, -1.2810376906623184], 't_values': [-5.38753506670427, -3.453548119682224, 0.1381419247872882, 5.38753506670427], 'y_head': [2, 6, 4, 5, 6, 6, 6, 0], 'y_weighted': 36383495, 'y_test_weighted': 2254146}),
+    "n16000_split025": ({"num_samples": 16000, "train_split": 0.25}, {'n_train': 4000, 'n_test': 12000, 'x_sum': -326.7350940549335, 'x_sq_sum': 161408.685139188, 'x_test_sum': 326.73509405492814, 'x_first': [0.1905425707884389, -0.06464255395729823, -0.012497109722591316], 'x_test_last': [0.9059345777090088, 0.8631023795314414, 0.9823937993769439], 't_values': [-5.399128440667238, -3.460979769658486, 0.13843919078633868, 5.399128440667238], 'y_head': [5, 6, 2, 6, 8, 3, 2, 0], 'y_weighted': 36208518, 'y_test_weighted': 322292502}),
+    "n10000": ({"num_samples": 10000}, {'n_train': 8000, 'n_test': 2000, 'x_sum': -37.43785626039801, 'x_sq_sum': 318625.3223299713, 'x_test_sum': 37.43785626039761, 'x_first': [-0.08669279624143802, -0.40828485105060625, -1.5830933765274522], 'x_test_last': [-0.8317209049999988, -0.6366614778457622, -0.49498754214702045], 't_values': [-5.392294657551741, -3.456599139456244, 0.138263965578249, 5.392294657551741], 'y_head': [4, 2, 4, 4, 2, 1, 3, 9], 'y_weighted': 145161151, 'y_test_weighted': 8746654}),
 }
 FROZEN_TEMPLATE_0 = [0.0, 0.23693955110363693, 0.3554093266554554, 0.41464421443136464,
                      0.4738791022072739, 0.4738791022072739]
@@ -30,7 +30,9 @@ def test_matches_original_generator(name):
 
 
 def test_library_fingerprint_is_the_frozen_one():
-    assert data.FROZEN_FINGERPRINT == FINGERPRINTS["default"][1]
+    """data.FROZEN_FINGERPRINT (what chapter 01 checks against) describes what the generator makes."""
+    assert data.fingerprint_mismatches(data.fingerprint(make_dataset()), data.FROZEN_FINGERPRINT) == []
+    assert data.FROZEN_FINGERPRINT.keys() == FINGERPRINTS["default"][1].keys()
 
 
 def test_fingerprint_detects_a_tiny_change():
@@ -168,6 +170,41 @@ def test_bad_arguments_name_the_field(overrides, field):
         get_dataset_args(**overrides)
 
 
+@pytest.mark.parametrize("overrides, field", [
+    ({"scale_coeff": 1e308}, "scale_coeff"),
+    ({"iid_noise_scale": 1e300}, "iid_noise_scale"),
+    ({"corr_noise_scale": 1e4}, "corr_noise_scale"),
+    ({"shear_scale": 1e200}, "shear_scale"),
+    ({"num_samples": 10**11}, "num_samples"),
+    ({"padding": (0, 10**9)}, "padding"),
+    ({"num_samples": 10**6, "padding": (36, 600)}, "num_samples"),  # 6e8 values: memory
+    ({"final_seq_length": 10**8}, "final_seq_length"),
+    ({"num_samples": 10**6, "final_seq_length": 5000}, "final_seq_length"),
+    ({"max_translation": 2**70}, "max_translation"),
+    ({"padding": {0: 36, 1: 60}}, "padding"),
+    ({"padding": {"low": 36, "high": 60}}, "padding"),
+    ({"padding": {36, 60}}, "padding"),
+    ({"padding": np.array([[36, 60]])}, "padding"),
+])
+def test_extreme_arguments_get_a_range_error_not_nan_or_memory_error(overrides, field):
+    with pytest.raises(ValueError, match=field):
+        get_dataset_args(**overrides)
+
+
+def test_largest_allowed_amplitudes_give_a_finite_dataset():
+    big = make_dataset(get_dataset_args(num_samples=100, scale_coeff=1000, corr_noise_scale=1000,
+                                        iid_noise_scale=1000, shear_scale=1000))
+    assert all(np.isfinite(big[k]).all() for k in ("x", "x_test", "t"))
+
+
+def test_shuffled_dataset_is_c_contiguous():
+    """x[:, perm] is not C-contiguous; a copy sent to a worker is, and float32
+    products then round differently: training must see the same layout everywhere."""
+    shuffled = make_dataset(get_dataset_args(num_samples=200, shuffle_seq=True))
+    for key in ("x", "x_test", "y", "y_test", "t"):
+        assert shuffled[key].flags.c_contiguous, key
+
+
 def test_args_are_immutable_and_accept_numpy_scalars():
     args = get_dataset_args(num_samples=np.int64(100), train_split=np.float32(0.5), padding=[3, 4])
     assert args.num_samples == 100 and args.padding == (3, 4)
@@ -216,6 +253,34 @@ def test_corrupt_cache_is_regenerated(tmp_path, damage):
     data.load_dataset(path)  # the rewritten cache is whole again
 
 
+def rewrite_cache(path, **changes):
+    """Rewrite the .npz cache at path with some entries changed (None: removed)."""
+    with np.load(path, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    arrays.update(changes)
+    np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
+
+
+@pytest.mark.parametrize("changes", [
+    {"templates_y": None}, {"templates_t": None}, {"y_test": None},
+    {"format": np.array("one")}, {"format": np.array([1, 1])}, {"args_json": np.array([1, 2])},
+    {"args_json": np.array("{not json")},
+    {"x": np.zeros((3, 40))}, {"x_test": np.zeros((20, 41))}, {"t": np.zeros(7)},
+    {"y": np.array(["a"] * 80)}, {"x": np.full((80, 40), np.nan)},
+    {"templates_x": np.zeros((10, 11))}, {"y_test": np.zeros(20)},
+])
+def test_cache_with_odd_contents_is_regenerated(tmp_path, changes):
+    path = tmp_path / "d.npz"
+    get_dataset(small_args(), path=path)
+    rewrite_cache(path, **changes)
+    with pytest.warns(UserWarning, match="regenerating"):
+        d = get_dataset(small_args(), path=path)
+    fresh = make_dataset(small_args())
+    assert all(np.array_equal(d[k], fresh[k]) for k in ("x", "x_test", "y", "y_test", "t"))
+    with np.load(path, allow_pickle=False) as f:  # the cache was rewritten whole
+        assert np.array_equal(f["x"], fresh["x"]) and "templates_y" in f.files
+
+
 def test_npz_of_other_content_is_regenerated(tmp_path):
     path = tmp_path / "d.npz"
     np.savez(path, x=np.zeros(3))
@@ -252,7 +317,7 @@ def test_cli_bad_input_writes_nothing(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         data.main(["--out", str(out), "--num-samples", "5"])
     assert exc.value.code == 2
-    assert "num_samples must be >= 10" in capsys.readouterr().err
+    assert "num_samples must be in [10, 1000000], got 5" in capsys.readouterr().err
     assert not out.exists()
 
 

@@ -68,10 +68,13 @@ def test_stop_at_checkpoint_then_resume_gives_the_same_numbers(dataset, tmp_path
     np.testing.assert_array_equal(resumed_params, whole_params)
 
 
-def test_checkpoint_of_another_run_is_ignored(dataset, tmp_path, capsys):
-    path = str(tmp_path / "run.npz")
-    model = nn.make_model("logistic", np.random.default_rng(0))
-    train.train_epochs(model, dataset, 2, np.random.default_rng(0), checkpoint_path=path)
-    model = nn.make_model("logistic", np.random.default_rng(0))
-    curves = train.train_epochs(model, dataset, 2, np.random.default_rng(0), lr=0.02, checkpoint_path=path)
-    assert len(curves["test_error"]) == 2 and "another run" in capsys.readouterr().out
+def test_another_run_gets_its_own_checkpoint(dataset, tmp_path):
+    def run(lr):
+        model = nn.make_model("logistic", np.random.default_rng(0))
+        return train.train_epochs(model, dataset, 2, np.random.default_rng(0), lr=lr,
+                                  checkpoint_path=str(tmp_path / "run.ckpt.npz"))
+    first = run(0.01)
+    second = run(0.02)  # not a resume of the first run: trained from the start
+    assert len(second["test_error"]) == 2 and second != first
+    assert len(list(tmp_path.glob("run-*.ckpt.npz"))) == 2
+    assert run(0.01) == first  # resumes its own finished checkpoint
