@@ -24,9 +24,12 @@ labels are never touched); for one width, the clean and the noisy model
 share their initial weights and their batch order, so the labels are the
 only difference.
 
-Run: python chapters/06_double_descent.py             (67 models of 500 epochs; see the README for the time)
+Run: python chapters/06_double_descent.py             (67 models of 500 epochs, ~27 min on 2 idle cores)
      python chapters/06_double_descent.py --quick     (3 widths, 20 epochs, 1000 + 1000 examples: < 1 min)
-     python chapters/06_double_descent.py --ablations (+ 1 and 3 hidden layers, noise 5-30 %)
+     python chapters/06_double_descent.py --ablations (+ 1 and 3 hidden layers, noise 5-30 %: ~10 min more)
+The times are estimates from per-epoch timings (3150 s of one core for the
+full run, half of it evaluating every model after every epoch on 16000
+examples); a full run on a shared machine took much longer (see the README).
 Models train in parallel processes (--workers, default one per core), each
 saved as soon as it finishes; an interrupted run resumes where it stopped
 (a model from its last checkpoint, every 25 epochs) when rerun.
