@@ -21,6 +21,7 @@ whole batch at once.
 Command line: `python -m mnist1d_np.data --out mnist1d.npz [--seed 43 ...]`.
 """
 import argparse
+import copy
 import dataclasses
 import json
 import os
@@ -33,7 +34,7 @@ from .fileio import atomic_write
 
 __all__ = ["DatasetArgs", "get_dataset_args", "get_templates", "make_dataset",
            "get_dataset", "save_dataset", "load_dataset", "transform_steps",
-           "draw_randomness", "fingerprint", "FROZEN_FINGERPRINT"]
+           "draw_randomness", "fingerprint", "FROZEN_FINGERPRINT", "with_label_noise"]
 
 CACHE_FORMAT = 1
 EPS = 1e-8             # added to the template so its own zeros survive the noise mask
@@ -552,3 +553,31 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main()
+
+
+# ---------------------------------------------------------------- label noise
+
+def with_label_noise(dataset, fraction, rng, num_classes=10):
+    """A copy of `dataset` whose training labels are noised; `dataset` is untouched.
+
+    Each training label is, with probability `fraction`, replaced by a
+    uniform draw from 0..num_classes-1 (which may be the label it had: about
+    fraction * (num_classes - 1) / num_classes of the labels change). Test
+    labels are never noised. fraction: in [0, 1]; rng: a numpy Generator.
+
+    The whole dataset is deep-copied: a shallow `dict.copy()` would share the
+    label array, and writing noise into it would corrupt the clean labels too.
+    Both draws are made for every example whatever `fraction` is, so one seed
+    gives nested noise: the labels noised at 10 % are also noised at 20 %.
+    """
+    if isinstance(fraction, (bool, np.bool_)) or not isinstance(fraction, (int, float, np.integer, np.floating)) \
+            or not 0 <= fraction <= 1:
+        raise ValueError(f"fraction must be a number in [0, 1], got {fraction!r}")
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    noisy = copy.deepcopy(dataset)
+    y = noisy["y"]
+    replaced = rng.random(len(y)) < fraction
+    draws = rng.integers(0, num_classes, size=len(y))
+    noisy["y"] = np.where(replaced, draws, y).astype(y.dtype)
+    return noisy

@@ -17,7 +17,7 @@ import numpy as np
 from . import ops
 from .fileio import checkpoint_path as identity_path, load_checkpoint, save_checkpoint
 from .nn import flatten_parameters
-from .optim import adam
+from .optim import adam, sgd
 from .tensor import Tensor, grad, no_grad
 
 
@@ -161,3 +161,99 @@ def _resume(path, identity, flat, state, results):
     state["m"][0][...], state["v"][0][...] = arrays["m"], arrays["v"]
     state["step"] = meta["adam_step"]
     return meta["next_step"], meta["results"]
+
+
+# ---------------------------------------------------------------- epoch-wise SGD (deep double descent)
+
+EPOCH_CURVES = ("train_error", "test_error", "train_loss", "test_loss")
+
+
+def train_epochs(model, dataset, epochs, rng, lr=0.01, momentum=0.9, batch_size=100,
+                 checkpoint_path=None, checkpoint_every=25, should_stop=None, progress=None):
+    """Train `model` with SGD + momentum (torch.optim.SGD's form) for `epochs` epochs.
+
+    Every epoch visits the training set in a new order, rng.permutation(N),
+    in batches of batch_size (the last one smaller if N is not a multiple), as
+    PyTorch's DataLoader(shuffle=True) does; rng: a numpy Generator. After
+    every epoch the error (%) and mean loss on the whole train and test sets
+    are recorded. dataset: {'x': (N, 40), 'y': (N,), 'x_test', 'y_test'}.
+
+    With checkpoint_path, parameters, momentum, rng state and curves are saved
+    every `checkpoint_every` epochs (and at the end); a restarted run resumes
+    from there and gives the same numbers. As for `train`, the file name gets
+    a hash of the run's identity (settings, initial parameters, data, the
+    rng's initial state), so a run resumes only its own checkpoint.
+    `should_stop()` is polled at those epochs: when it returns True the state
+    is saved and KeyboardInterrupt raised.
+    progress: an optional object with update(n, **info), one unit per epoch.
+    Returns {name: list over epochs} for the names in EPOCH_CURVES.
+    """
+    x, y = dataset["x"].astype(_dtype(model), copy=False), dataset["y"]
+    flat, rule = flatten_parameters(model), sgd(lr, momentum)
+    state, results, start = rule.init([flat]), {name: [] for name in EPOCH_CURVES}, 0
+    config = {"epochs": epochs, "lr": lr, "momentum": momentum, "batch_size": batch_size}
+    if checkpoint_path is not None:
+        checkpoint_path, identity = _own_epochs_checkpoint(checkpoint_path, flat, dataset, config, rng)
+        start, results = _resume_epochs(checkpoint_path, identity, flat, state, rng, results)
+    for epoch in range(start, epochs):
+        order = rng.permutation(len(y))
+        sgd_epoch(model, flat, rule, state, x[order], y[order], batch_size)
+        _record_errors(results, model, dataset)
+        if (epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs:
+            if checkpoint_path is not None:
+                _save_epochs(checkpoint_path, identity, flat, state, rng, results)
+            if should_stop is not None and should_stop():
+                raise KeyboardInterrupt
+        if progress is not None:
+            progress.update(1, test_error=results["test_error"][-1])
+    return results
+
+
+def sgd_epoch(model, flat, rule, state, x, y, batch_size=100):
+    """One pass over x: (N, 40), y: (N,) in their order, in consecutive batches.
+
+    flat: the model's parameter vector (nn.flatten_parameters), which
+    `rule` (an optim rule, e.g. sgd) updates in place with its `state`.
+    """
+    params = list(model.parameters().values())
+    for start in range(0, len(y), batch_size):
+        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        grads = grad(ops.cross_entropy(model(Tensor(xb)), yb), params)
+        rule.update([flat], [np.concatenate([g.data.ravel() for g in grads])], state)
+
+
+def _record_errors(results, model, dataset):
+    for split, (x, y) in (("train", (dataset["x"], dataset["y"])),
+                          ("test", (dataset["x_test"], dataset["y_test"]))):
+        loss, accuracy = evaluate(model, x, y)
+        wrong = len(y) - round(accuracy * len(y))  # a count: 30.1 %, not 30.100000000000005
+        results[f"{split}_error"].append(100.0 * wrong / len(y))
+        results[f"{split}_loss"].append(loss)
+
+
+def _own_epochs_checkpoint(path, flat, dataset, config, rng):
+    """(this run's checkpoint file, its identity), named as _own_checkpoint does."""
+    identity = {"train_epochs": config, "dtype": str(flat.dtype), "initial_parameters": _digest(flat),
+                "data": _digest(dataset["x"], dataset["y"]), "rng": rng.bit_generator.state}
+    folder, name = os.path.split(os.fspath(path))
+    stem = name[:-len(".ckpt.npz")] if name.endswith(".ckpt.npz") else os.path.splitext(name)[0]
+    return identity_path(folder or ".", stem, identity), identity
+
+
+def _save_epochs(path, identity, flat, state, rng, results):
+    arrays = {"flat": flat, **({"buf": state["buf"][0]} if "buf" in state else {})}
+    meta = {"sgd_step": state["step"], "rng_state": rng.bit_generator.state, "results": results}
+    save_checkpoint(path, arrays, meta, identity)
+
+
+def _resume_epochs(path, identity, flat, state, rng, results):
+    """(first epoch to run, curves so far) from this run's checkpoint, if there is one."""
+    loaded = load_checkpoint(path, identity)
+    if loaded is None:
+        return 0, results
+    arrays, meta = loaded
+    flat[...] = arrays["flat"]
+    if "buf" in state:
+        state["buf"][0][...] = arrays["buf"]
+    state["step"], rng.bit_generator.state = meta["sgd_step"], meta["rng_state"]
+    return len(meta["results"]["test_error"]), meta["results"]

@@ -218,3 +218,25 @@ def test_rmsprop_two_steps_by_hand():
 def test_sgd_momentum_two_steps_by_hand():
     # PyTorch's form: buf = g, then buf = 0.9 * 0.5 - 0.25 = 0.2; p = 1 - 0.05 - 0.02
     assert two_steps(sgd(0.1, momentum=0.9)) == pytest.approx(0.93, rel=1e-12)
+
+
+@pytest.mark.parametrize("as_tensors", [False, True])
+def test_sgd_momentum_is_pytorchs_form_on_a_hand_computed_example(as_tensors):
+    """torch.optim.SGD: v <- momentum v + g (v starts at g), p <- p - lr v.
+
+    By hand, lr 0.1, momentum 0.9, p0 = (1, -2), g1 = (0.5, 1), g2 = (-1, 2):
+    v1 = (0.5, 1),     p1 = (0.95, -2.1);
+    v2 = 0.9 v1 + g2 = (-0.55, 2.9),  p2 = p1 - 0.1 v2 = (1.005, -2.39).
+    The dampened form (v <- m v + (1 - m) g) would give p1 = (0.995, -2.01).
+    """
+    wrap = Tensor if as_tensors else np.asarray
+    rule = sgd(0.1, momentum=0.9)
+    params = [wrap(np.array([1.0, -2.0]))]
+    state = rule.init(params)
+    expected = [(0.95, -2.1), (1.005, -2.39)]
+    for g, want in zip(([0.5, 1.0], [-1.0, 2.0]), expected):
+        params, state = rule.update(params, [wrap(np.array(g))], state)
+        got = params[0].data if as_tensors else params[0]
+        np.testing.assert_allclose(got, want, rtol=1e-14)
+    buf = state["buf"][0]
+    np.testing.assert_allclose(buf.data if as_tensors else buf, (-0.55, 2.9), rtol=1e-14)
