@@ -29,6 +29,7 @@ atomically, stay valid). Workers also die with their parent, even after a
 import argparse
 import ctypes
 import dataclasses
+import glob
 import json
 import multiprocessing
 import os
@@ -136,11 +137,14 @@ class _Sweep:
         return os.path.join(self.folder, name + ".ckpt.npz")
 
     def save(self, name, config, result):
-        """Save a finished run (its checkpoint is then of no use: delete it)."""
+        """Save a finished run (its checkpoints are then of no use: delete them, both
+        the context's path and the identity-named files made from it, name-<hash>.ckpt.npz)."""
         result = _json_round_trip(result, f"the result of {self.task.__name__}({config})")
         fileio.write_json(self.result_path(name), {"config": config, "result": result})
-        if os.path.exists(self.checkpoint_path(name)):
-            os.unlink(self.checkpoint_path(name))
+        pattern = glob.escape(os.path.join(self.folder, name)) + "-*.ckpt.npz"
+        for path in [self.checkpoint_path(name)] + glob.glob(pattern):
+            if os.path.exists(path):
+                os.unlink(path)
         self.results[name] = result
         self.bar.update()
 

@@ -63,3 +63,13 @@ def main(folder, task_name, n_configs, workers, steps=20):
 
 if __name__ == "__main__":
     main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+
+
+def trains(config, context):
+    """A few steps of the paper's loop, checkpointed under an identity-named file."""
+    import numpy as np
+    from mnist1d_np import data, nn, train
+    dataset = data.make_dataset(data.get_dataset_args(num_samples=300))
+    model = nn.make_model("logistic", np.random.default_rng(config["seed"]))
+    result = train.train(model, dataset, train.TrainConfig(steps=5, eval_every=2), context.checkpoint_path)
+    return {"final_test_acc": result["final_test_acc"]}

@@ -191,3 +191,11 @@ def test_a_task_defined_in_a_notebook_runs_in_this_process(tmp_path):
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.strip() == "True", proc.stderr[-2000:]
+
+
+def test_a_finished_run_leaves_no_checkpoint_behind(tmp_path):
+    """train.train names its checkpoint after the run's identity (name-<hash>.ckpt.npz):
+    those go too once the run is saved."""
+    results = runmany.run_many(runmany_tasks.trains, [{"seed": 0}, {"seed": 1}], tmp_path, workers=1)
+    assert len(results) == 2 and len(glob.glob(str(tmp_path / "*.json"))) == 2
+    assert not glob.glob(str(tmp_path / "*.ckpt.npz"))
