@@ -373,7 +373,8 @@ def _logsumexp_keepdims(x, axis):
     peak = x.max(axis=axis, keepdims=True)
     if not np.isfinite(peak).all():  # a row of -inf gives -inf, not nan
         peak = np.where(np.isfinite(peak), peak, 0)
-    return np.log(np.exp(x - peak).sum(axis=axis, keepdims=True)) + peak
+    with np.errstate(divide="ignore"):  # log(0) = -inf is the right answer there
+        return np.log(np.exp(x - peak).sum(axis=axis, keepdims=True)) + peak
 
 
 def _reduced_shape_keepdims(shape, axis):
@@ -588,6 +589,8 @@ def _check_labels(logits, labels):
                          "expected (batch, classes) and (batch,)")
     if labels.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy: labels must be integers, got {labels.dtype}")
+    if not labels.size:
+        raise ValueError("cross_entropy: empty batch (the mean of no losses is undefined)")
     if labels.size and (labels.min() < 0 or labels.max() >= logits.shape[1]):
         raise ValueError(f"cross_entropy: labels must be in [0, {logits.shape[1] - 1}], "
                          f"got values from {labels.min()} to {labels.max()}")

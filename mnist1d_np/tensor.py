@@ -390,6 +390,9 @@ def _seed(outputs, grad_outputs, create_graph):
     """Outputs as a list, with one upstream gradient Tensor each."""
     single = isinstance(outputs, Tensor)
     outputs = [outputs] if single else list(outputs)
+    if not any(y.requires_grad for y in outputs):
+        raise RuntimeError("grad: no output requires a gradient: was it computed under no_grad(), "
+                           "or from inputs that do not require gradients?")
     if grad_outputs is None:
         for y in outputs:
             if y.size != 1:

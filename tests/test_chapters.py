@@ -10,6 +10,15 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def assert_real_png(path, min_colors=20):
+    """A decodable PNG of a plausible size that shows something (not one flat colour)."""
+    import matplotlib.image
+    pixels = matplotlib.image.imread(str(path))
+    assert pixels.ndim == 3 and pixels.shape[0] > 200 and pixels.shape[1] > 200
+    colors = np.unique(pixels.reshape(-1, pixels.shape[2]), axis=0)
+    assert len(colors) >= min_colors
+
+
 def run_chapter(name, out_dir, *extra):
     script = os.path.join(ROOT, "chapters", f"{name}.py")
     proc = subprocess.run([sys.executable, script, "--quick", "--out", str(out_dir), *extra],
@@ -26,7 +35,7 @@ def test_chapter_01_dataset(tmp_path):
     assert abs(stats["std"] - 1) < 1e-12 and abs(stats["mean"]) < 1e-12
     assert "equals the frozen dataset (1e-12) | yes" in stdout
     for figure in ("templates", "pipeline", "examples"):
-        assert (tmp_path / f"{figure}.png").stat().st_size > 10_000
+        assert_real_png(tmp_path / f"{figure}.png")
 
 
 def load_chapter(name):
@@ -53,7 +62,7 @@ def test_chapter_02_quick(tmp_path):
     # Even 300 steps show the paper's point: shuffling hurts the CNN, not the MLP.
     drop = lambda m: summary[f"{m}/mnist1d"]["early_stopped_mean"] - summary[f"{m}/shuffled"]["early_stopped_mean"]
     assert drop("cnn") > 15 and abs(drop("logistic")) < 5
-    assert (tmp_path / "accuracy.png").stat().st_size > 10_000
+    assert_real_png(tmp_path / "accuracy.png")
     assert "cnn test acc., mnist1d (%)" in stdout
 
 
@@ -89,7 +98,11 @@ def test_chapter_04_quick(tmp_path):
         assert len(t["lr_history"]) == 11 and len(t["outer_losses"]) == 10
         assert t["outer_losses"][-1] < t["outer_losses"][0]  # the outer loop improves the objective
     assert abs(trials[0]["final_lr"] - trials[1]["final_lr"]) < abs(1.5 - 0.15)  # they approach each other
-    assert (tmp_path / "trials.png").exists() and (tmp_path / "grid_search.png").exists()
+    # Pinned from the quick run of 2026-11-25; a wrong hypergradient moves these by far more.
+    np.testing.assert_allclose([t["final_lr"] for t in trials], [0.91112393, 0.56885700], rtol=1e-5)
+    np.testing.assert_allclose([t["outer_losses"][-1] for t in trials], [1.73672020, 1.71701917], rtol=1e-5)
+    assert_real_png(tmp_path / "trials.png")
+    assert_real_png(tmp_path / "grid_search.png")
 
 
 def test_chapter_04_rejects_a_seed_pytorch_cannot_take(tmp_path):
@@ -149,8 +162,13 @@ def test_chapter_05_quick(tmp_path):
     assert results["history"]["meta_loss"][-1] < results["history"]["meta_loss"][0]
     table = results["final_test_acc"]
     assert set(table) == {"learned", "piecewise-linear fit", "relu", "swish", "elu", "softplus", "tanh", "sigmoid"}
-    assert all(len(v) == 3 and 0.05 < np.mean(v) <= 1 for v in table.values())
-    assert (tmp_path / "activation.png").stat().st_size > 10_000
+    assert all(len(v) == 3 and 0.2 < np.mean(v) <= 1 for v in table.values())  # chance is 0.1
+    # Pinned from the quick run of 2026-11-25 (float32 kernels: their summation order may
+    # differ on another CPU by ~1e-6); a wrong meta-gradient moves these by far more.
+    np.testing.assert_allclose(results["history"]["meta_loss"][-1], 1.54165053, rtol=1e-3)
+    assert abs(np.mean(table["learned"]) - np.mean([0.43, 0.442, 0.444])) < 0.02
+    assert np.mean(table["learned"]) > np.mean(table["relu"]) + 0.05
+    assert_real_png(tmp_path / "activation.png")
 
 
 def test_chapter_02_does_not_reuse_runs_made_with_other_settings(small_dataset, tmp_path):

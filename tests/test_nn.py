@@ -258,3 +258,36 @@ def test_torch_generator_replays_pytorchs_stream():
 def test_torch_generator_rejects_bad_seeds(seed):
     with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 2\*\*32 - 1\]"):
         nn.TorchGenerator(seed)
+
+
+# ---------------------------------------------------------------- one graph, several grad calls
+# A fused backward computes every input gradient at once; it must recompute when
+# the same graph is differentiated again with another upstream gradient.
+
+def test_gru_backward_follows_each_grad_calls_upstream_gradient():
+    rng = np.random.default_rng(12)
+    x = Tensor(rng.normal(size=(3, 4, 2)), requires_grad=True)
+    params = gru_params(rng, 2, 3)
+    fused, reference = gru(x, params), gru_reference(x, params)
+    for _ in range(2):
+        upstream = rng.normal(size=fused.shape)
+        got = grad(fused, [x] + list(params), grad_outputs=upstream)
+        want = grad(reference, [x] + list(params), grad_outputs=upstream)
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(a.data, b.data, rtol=1e-10, atol=1e-12)
+
+
+def test_learned_activation_follows_each_grad_calls_upstream_gradient():
+    rng = np.random.default_rng(13)
+    z0, theta0, noise = scalar_mlp_inputs(rng)
+    upstreams = [rng.normal(size=z0.shape) for _ in range(2)]
+    z, theta = Tensor(z0, requires_grad=True), Tensor(theta0, requires_grad=True)
+    results = []
+    for fn in (scalar_mlp, scalar_mlp_reference):
+        y = fn(z, theta, noise)
+        gz = grad(y.sum(), z, create_graph=True)      # the slope g'(z), itself differentiable
+        results.append([[g.data for g in grad(out, [z, theta], grad_outputs=upstream)]
+                        for upstream in upstreams for out in (y, gz)])
+    for got, want in zip(*results):
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)

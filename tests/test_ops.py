@@ -86,6 +86,21 @@ def np_elu(x, alpha=1.0):
     return np.where(x > 0, x, alpha * (np.exp(x) - 1))
 
 
+def np_scatter_add(x, index, shape):
+    out = np.zeros(shape, dtype=x.dtype)
+    np.add.at(out, index, x)
+    return out
+
+
+REPEATED = np.array([0, 2, 0, 0])
+
+
+def through_longdouble(x):
+    """x cast up to long double, scaled, and cast back: exact in both directions, so
+    finite differences in float64 stay accurate while astype's backward is exercised."""
+    return ops.astype(ops.astype(x, np.longdouble) * 3, x.dtype)
+
+
 def np_normalize(x, axis=-1):
     return x / np.linalg.norm(x, axis=axis, keepdims=True)
 
@@ -192,6 +207,10 @@ CASES = [
     on("pad", lambda x: ops.pad(x, 2), lambda x: np.pad(x, 2), (4,), (3, 4)),
     on("pad_widths", lambda x: ops.pad(x, ((0, 0), (1, 3))),
        lambda x: np.pad(x, ((0, 0), (1, 3))), (3, 4)),
+    on("scatter_add_repeats", lambda x: ops.scatter_add(x, REPEATED, (3,) + x.shape[1:]),
+       lambda x: np_scatter_add(x, REPEATED, (3,) + x.shape[1:]), (4,), (4, 2)),
+    on("astype_longdouble", through_longdouble, lambda x: (x.astype(np.longdouble) * 3).astype(x.dtype),
+       (), (4,), (3, 4)),
     on("roll", lambda x: ops.roll(x, 2, axis=-1), lambda x: np.roll(x, 2, axis=-1),
        (4,), (3, 4)),
     on("roll_multi", lambda x: ops.roll(x, (1, -1), axis=(0, 1)),
@@ -265,10 +284,15 @@ def test_float32_is_preserved_forward_and_backward(case, shapes):
     projection = np.random.default_rng(1).standard_normal(out.shape).astype(np.float32)
     grads = grad((out * projection).sum(), xs, create_graph=True)
     assert [g.dtype for g in grads] == [np.float32] * len(xs)
-    second = grad(sum((g * g).sum() for g in grads), xs)
+    second = grad(sum((g * g).sum() for g in grads) + (out * out).sum(), xs)
     assert [g.dtype for g in second] == [np.float32] * len(xs)
     reference = case.reference(*[x.data.astype(np.float64) for x in xs])
     np.testing.assert_allclose(out.data, reference, rtol=1e-4, atol=1e-5)
+    # The float32 gradients are the float64 ones, to float32 precision.
+    xs64 = [Tensor(x.data.astype(np.float64), requires_grad=True) for x in xs]
+    grads64 = grad((case.op(*xs64) * projection.astype(np.float64)).sum(), xs64)
+    for g32, g64 in zip(grads, grads64):
+        np.testing.assert_allclose(g32.data, g64.data, rtol=1e-3, atol=1e-4)
 
 
 def test_cross_entropy_rejects_labels_out_of_range():
@@ -277,3 +301,71 @@ def test_cross_entropy_rejects_labels_out_of_range():
         ops.cross_entropy(logits, np.array([0, 3]))
     with pytest.raises(ValueError, match=r"labels must be in \[0, 2\]"):
         ops.cross_entropy(logits, np.array([-1, 0]))
+
+
+# ---------------------------------------------------------------- ties, kinks and edges
+# The table keeps inputs away from kinks; these pin what happens exactly on them.
+
+def gradient(f, x):
+    x = Tensor(np.asarray(x, dtype=float), requires_grad=True)
+    return grad(f(x), x).data
+
+
+def test_max_splits_the_gradient_among_tied_maxima():
+    np.testing.assert_array_equal(gradient(ops.max, [1.0, 3.0, 3.0, 2.0]), [0, 0.5, 0.5, 0])
+    rows = [[1.0, 3.0, 3.0, 3.0], [2.0, 0.0, 2.0, 1.0]]
+    np.testing.assert_allclose(gradient(lambda x: ops.max(x, axis=1).sum(), rows),
+                               [[0, 1 / 3, 1 / 3, 1 / 3], [0.5, 0, 0.5, 0]])
+
+
+@pytest.mark.parametrize("op", [ops.maximum, ops.minimum])
+def test_maximum_and_minimum_send_ties_to_the_first_argument(op):
+    a = Tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    b = Tensor(np.array([1.0, 0.0, 5.0]), requires_grad=True)
+    ga, gb = grad(op(a, b).sum(), [a, b])
+    winner_a = np.array([True, op is ops.maximum, op is ops.minimum])
+    np.testing.assert_array_equal(ga.data, winner_a.astype(float))
+    np.testing.assert_array_equal(gb.data, (~winner_a).astype(float))
+
+
+@pytest.mark.parametrize("op", [ops.relu, ops.abs])
+def test_relu_and_abs_have_gradient_zero_at_zero(op):
+    np.testing.assert_array_equal(gradient(lambda x: op(x).sum(), [-1.0, 0.0, 2.0]),
+                                  [0.0 if op is ops.relu else -1.0, 0.0, 1.0])
+
+
+def test_clip_with_only_an_upper_bound():
+    x = np.array([-3.0, 0.2, 0.9])
+    np.testing.assert_array_equal(ops.clip(Tensor(x), None, 0.5).data, [-3.0, 0.2, 0.5])
+    np.testing.assert_array_equal(gradient(lambda t: ops.clip(t, None, 0.5).sum(), x), [1, 1, 0])
+
+
+def test_logsumexp_of_an_all_minus_inf_row_is_minus_inf():
+    x = np.array([[-np.inf, -np.inf, -np.inf], [0.0, np.log(3.0), -np.inf]])
+    with np.errstate(invalid="raise"):  # a nan would raise; log(0) = -inf is fine
+        out = ops.logsumexp(Tensor(x), axis=1).data
+    np.testing.assert_array_equal(out, [-np.inf, np.log(4.0)])
+
+
+def test_log_softmax_keeps_minus_inf_entries_and_normalises_the_rest():
+    x = np.array([[0.0, -np.inf, np.log(3.0)]])
+    with np.errstate(invalid="raise"):  # a nan would raise; log(0) = -inf is fine
+        out = ops.log_softmax(Tensor(x)).data
+    np.testing.assert_allclose(out, [[np.log(0.25), -np.inf, np.log(0.75)]])
+
+
+def test_astype_round_trip_through_float32_keeps_second_order():
+    """f(x) = sum(y^2), y = float64(float32(x)): gradient 2y, Hessian-vector product 2v."""
+    x = Tensor(np.array([0.5, -1.25, 2.0]), requires_grad=True)
+    y = ops.astype(ops.astype(x, np.float32), np.float64)
+    g, = grad((y * y).sum(), [x], create_graph=True)
+    assert g.dtype == np.float64
+    np.testing.assert_array_equal(g.data, 2 * x.data)
+    v = np.array([1.0, -2.0, 0.5])
+    hvp, = grad((g * v).sum(), [x])
+    np.testing.assert_allclose(hvp.data, 2 * v, rtol=1e-7)
+
+
+def test_cross_entropy_of_an_empty_batch_is_an_error():
+    with pytest.raises(ValueError, match="empty batch"):
+        ops.cross_entropy(np.zeros((0, 10)), np.zeros(0, dtype=int))

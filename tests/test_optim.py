@@ -184,3 +184,37 @@ def test_hypergradient_matches_finite_differences(name):
                  - mean_unrolled_loss(make_rule(value - eps)).item()) / (2 * eps)
     assert abs(analytic) > 1e-3
     assert analytic == pytest.approx(numerical, rel=1e-6, abs=1e-9)
+
+
+# ---------------------------------------------------------------- two steps by hand
+# A large eps (0.1) makes its placement matter, and two steps test the bias
+# correction's step count: a slip in either changes these numbers in the 2nd digit.
+
+def two_steps(rule):
+    p = np.array([1.0])
+    state = rule.init([p])
+    for g in (0.5, -0.25):
+        rule.update([p], [np.array([g])], state)
+    return p[0]
+
+
+def test_adam_two_steps_by_hand():
+    # step 1: m = 0.05, v = 0.00025; m^ = 0.5, v^ = 0.25; p = 1 - 0.1 * 0.5 / (0.5 + 0.1)
+    p1 = 1 - 0.1 * 0.5 / (0.5 + 0.1)
+    # step 2: m = 0.045 - 0.025 = 0.02, v = 0.00024975 + 0.0000625 = 0.00031225
+    m_hat, v_hat = 0.02 / (1 - 0.9 ** 2), 0.00031225 / (1 - 0.999 ** 2)
+    p2 = p1 - 0.1 * m_hat / (np.sqrt(v_hat) + 0.1)
+    assert two_steps(adam(0.1, eps=0.1)) == pytest.approx(p2, rel=1e-12)
+    assert abs(p2 - 0.8954) < 1e-4  # by hand: 0.91667 - 0.1 * 0.10526 / (0.39523 + 0.1)
+
+
+def test_rmsprop_two_steps_by_hand():
+    # avg_sq starts at 1: step 1 avg = 0.5 + 0.5 * 0.25 = 0.625, step 2 avg = 0.3125 + 0.03125
+    p1 = 1 - 0.1 * 0.5 / (np.sqrt(0.625) + 0.1)
+    p2 = p1 + 0.1 * 0.25 / (np.sqrt(0.34375) + 0.1)
+    assert two_steps(rmsprop(0.1, mu=0.5, eps=0.1)) == pytest.approx(p2, rel=1e-12)
+
+
+def test_sgd_momentum_two_steps_by_hand():
+    # PyTorch's form: buf = g, then buf = 0.9 * 0.5 - 0.25 = 0.2; p = 1 - 0.05 - 0.02
+    assert two_steps(sgd(0.1, momentum=0.9)) == pytest.approx(0.93, rel=1e-12)

@@ -367,3 +367,11 @@ def test_poisoned_gradients_are_freed_too():
         assert [r() for r in refs] == [None, None]
     finally:
         gc.enable()
+
+
+def test_grad_of_a_loss_computed_under_no_grad_raises():
+    w = Tensor(np.ones(3), requires_grad=True)
+    with no_grad():
+        loss = (w * w).sum()
+    with pytest.raises(RuntimeError, match="no_grad"):
+        grad(loss, w)

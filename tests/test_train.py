@@ -35,9 +35,21 @@ def test_batches_follow_the_papers_fixed_order(dataset, monkeypatch):
     model = nn.make_model("logistic", np.random.default_rng(0))
     train.train(model, dataset, train.TrainConfig(steps=10, batch_size=300, eval_every=100))
     y, n = dataset["y"], len(dataset["y"])  # 800: batches start at 0, 300, 600, 100 (900 mod 800)...
+    assert len(seen) == 10
     for step, labels in enumerate(seen):
         start = (step * 300) % n
         assert np.array_equal(labels, y[start:start + 300])
+
+
+def test_evaluate_weights_every_example_equally(dataset):
+    """250 examples in batches of 100: the last, short batch must not count as much."""
+    from mnist1d_np import Tensor, ops
+    model = nn.make_model("mlp", np.random.default_rng(2))
+    x, y = dataset["x"][:250], dataset["y"][:250]
+    loss, accuracy = train.evaluate(model, x, y, batch_size=100)
+    logits = model(Tensor(x))
+    assert loss == pytest.approx(ops.cross_entropy(logits, y).item(), rel=1e-12)
+    assert accuracy == np.mean(logits.data.argmax(axis=1) == y)
 
 
 def test_same_seed_same_run(dataset):
