@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from mnist1d_np import data, nn, train
+from mnist1d_np import blas, data, nn, train
 
 PYTORCH_SECONDS_PER_1000 = {"mlp": 1.47, "cnn": 3.89, "gru": 20.1}
 
@@ -56,7 +56,8 @@ def main():
     if ns.json:
         print(json.dumps({"model": ns.model, "dtype": ns.dtype, "steps": ns.steps, "repeats": ns.repeats,
                           "seconds_per_1000_steps": median, "runs_seconds_per_1000_steps": per_1000,
-                          "final_test_acc": final_acc, "warmup_seconds": warmup_seconds}))
+                          "final_test_acc": final_acc, "warmup_seconds": warmup_seconds,
+                          "blas_threads": blas.get_num_threads()}))
 
 
 if __name__ == "__main__":

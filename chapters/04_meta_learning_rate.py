@@ -35,33 +35,57 @@ Run: python chapters/04_meta_learning_rate.py               (both trials and the
      python chapters/04_meta_learning_rate.py --ablations   (+ ablations, ~1 min)
      python chapters/04_meta_learning_rate.py --quick       (10 outer steps, ~10 s)
      --seed N starts from the network of torch.manual_seed(N) (default 0: the notebook's).
+In a notebook (VS Code, or Jupyter with jupytext) the `# %%` cells run one by
+one, with the --quick settings unless you change `args`.
+
+Try it
+------
+- `--seed 3`: another starting network. Do both trials still meet, and
+  where? Compare with the grid's minimum for that seed.
+- Set `inner_steps=50` in Settings: a shorter horizon favours larger
+  learning rates (greedy progress), a longer one smaller. Which way does
+  the metalearned rate move?
+- Set `inner_batch=100`: does the learning rate scale with the batch size,
+  as the rule of thumb "lr proportional to batch" says?
 """
+import dataclasses
+import time
+
 import numpy as np
 
-from mnist1d_np import Tensor, data, experiment, grad, nn, ops, plotting
+from mnist1d_np import Tensor, data, experiment, grad, nn, ops, plotting, train
 
-# ---------------------------------------------------------------- settings (the paper's)
-HIDDEN = 50
-INIT_SEED = 0
-INNER_STEPS = 200
-INNER_BATCH = 50
-OUTER_LR = 0.3
-OUTER_STEPS = 50
-INITIAL_LRS = (1.5, 0.15)
+
+# %% Settings (the paper's)
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    hidden: int = 50
+    inner_steps: int = 200
+    inner_batch: int = 50
+    outer_lr: float = 0.3
+    outer_steps: int = 50
+    initial_lrs: tuple = (1.5, 0.15)
+
+
+QUICK = dict(outer_steps=10)                       # --quick: 10 outer steps
 PAPER_LR = 0.62
 NOTEBOOK_LR_AT_STEP_48 = {1.5: 0.6243, 0.15: 0.6203}  # its last printed values
+GRID = np.round(np.linspace(0.05, 2.0, 40), 4)
+# Ablations
 HORIZONS = (50, 100, 200, 400)
 BATCHES = (25, 50, 100)
-GRID = np.round(np.linspace(0.05, 2.0, 40), 4)
-INIT_SEEDS = range(6)                              # ablation: other inner initialisations
+INIT_SEEDS = range(6)                              # other inner initialisations
 FINE_GRID = np.round(np.arange(0.40, 0.95, 0.02), 4)
+PAPER = Settings()
 
 
-def initial_parameters(seed=INIT_SEED):
+# %% The inner run and its hypergradient
+def initial_parameters(seed=0, hidden=PAPER.hidden):
     """The inner model's starting point: Linear 40-50, tanh, Linear 50-10,
-    as `torch.manual_seed(seed)` and PyTorch's default initialisation make it."""
+    as `torch.manual_seed(seed)` and PyTorch's default initialisation make it
+    (seed 0: the notebook's network)."""
     rng = nn.TorchGenerator(seed)
-    model = nn.Sequential(nn.Linear(40, HIDDEN, rng), ops.tanh, nn.Linear(HIDDEN, 10, rng))
+    model = nn.Sequential(nn.Linear(40, hidden, rng), ops.tanh, nn.Linear(hidden, 10, rng))
     return [p.data for p in model.parameters().values()]
 
 
@@ -71,7 +95,7 @@ def forward(params, x):
     return ops.tanh(x @ w1 + b1) @ w2 + b2
 
 
-def inner_losses(lr, init, dataset, steps=INNER_STEPS, batch=INNER_BATCH):
+def inner_losses(lr, init, dataset, steps=PAPER.inner_steps, batch=PAPER.inner_batch):
     """The training loss of each of `steps` SGD steps with learning rate `lr`.
 
     With lr a Tensor that requires grad, every update is recorded
@@ -83,8 +107,8 @@ def inner_losses(lr, init, dataset, steps=INNER_STEPS, batch=INNER_BATCH):
     differentiable = isinstance(lr, Tensor) and lr.requires_grad
     losses = []
     for step in range(steps):
-        bix = (step * batch) % len(y)
-        loss = ops.cross_entropy(forward(params, x[bix:bix + batch]), y[bix:bix + batch])
+        xb, yb = train.fixed_order_batch(x, y, step, batch)
+        loss = ops.cross_entropy(forward(params, xb), yb)
         grads = grad(loss, params, create_graph=differentiable)
         params = [p - lr * g for p, g in zip(params, grads)]
         losses.append(loss if differentiable else loss.detach())  # detached: frees the step's graph
@@ -99,12 +123,14 @@ def hypergradient(lr_value, init, dataset, **inner):
     return objective.item(), losses[-1].item(), grad(objective, lr).item()
 
 
-def metalearn(initial_lr, init, dataset, outer_steps, bar=None, **inner):
+# %% The outer loop, and the grid search that checks it
+
+def metalearn(initial_lr, init, dataset, outer_steps, bar=None, outer_lr=PAPER.outer_lr, **inner):
     """Outer SGD on the learning rate. Returns the trial's history."""
     lr, history, objectives, finals = initial_lr, [initial_lr], [], []
     for _ in range(outer_steps):
         objective, final_loss, hyper = hypergradient(lr, init, dataset, **inner)
-        lr = lr - OUTER_LR * hyper
+        lr = lr - outer_lr * hyper
         history.append(lr)
         objectives.append(objective)
         finals.append(final_loss)
@@ -118,33 +144,6 @@ def grid_search(init, dataset, lrs=GRID, **inner):
     """The meta-objective at each learning rate of the grid (plain training, no hypergradient)."""
     return [float(np.mean([l.item() for l in inner_losses(float(lr), init, dataset, **inner)]))
             for lr in lrs]
-
-
-def plot_trials(trials):
-    """Three panels against the outer step: objective, final inner loss, learning rate."""
-    fig, axes = plotting.figure(1, 3, width=3.4, height=2.8)
-    for i, trial in enumerate(trials):
-        label = f"start {trial['init_lr']}"
-        axes[0].plot(trial["outer_losses"], color=f"C{i}", label=label)
-        axes[1].plot(trial["final_inner_losses"], color=f"C{i}", label=label)
-        axes[2].plot(trial["lr_history"], color=f"C{i}", label=label)
-    axes[2].axhline(PAPER_LR, color="k", ls=":", lw=0.8, label=f"paper: {PAPER_LR}")
-    titles = ("meta-objective (mean inner loss)", "final inner loss", "learning rate")
-    for ax, title in zip(axes, titles):
-        ax.set(title=title, xlabel="outer step")
-    axes[2].legend()
-    return fig
-
-
-def plot_grid(grid_losses, trials):
-    fig, ax = plotting.figure(1, 1, width=4.5, height=3.0)
-    ax.plot(GRID, grid_losses, "k.-", label="grid search")
-    for i, trial in enumerate(trials):
-        ax.axvline(trial["final_lr"], color=f"C{i}", ls="--", label=f"metalearned from {trial['init_lr']}")
-    ax.axvline(PAPER_LR, color="k", ls=":", lw=0.8, label=f"paper: {PAPER_LR}")
-    ax.set(xlabel="learning rate", ylabel="mean inner training loss")
-    ax.legend()
-    return fig
 
 
 def best_lr_per_init_seed(dataset, seeds=INIT_SEEDS, lrs=FINE_GRID):
@@ -166,46 +165,88 @@ def run_ablations(init, dataset, outer_steps, bar):
     return out
 
 
-def main():
-    parser = experiment.chapter_parser("04_meta_learning_rate", __doc__)
-    parser.add_argument("--ablations", action="store_true", help="also run the ablations")
-    args = parser.parse_args()
-    outer_steps = 10 if args.quick else OUTER_STEPS
-    run = experiment.Run("04_meta_learning_rate", args, settings={
-        "hidden": HIDDEN, "inner_steps": INNER_STEPS, "inner_batch": INNER_BATCH,
-        "outer_lr": OUTER_LR, "outer_steps": outer_steps, "initial_lrs": INITIAL_LRS})
-    dataset, init = data.make_dataset(), initial_parameters(args.seed)  # seed 0: the notebook's network
+def run_experiment(settings, seed, ablations):
+    """Both trials, the grid search and (optionally) the ablations, on the frozen dataset."""
+    dataset, init = data.make_dataset(), initial_parameters(seed, settings.hidden)
+    inner = dict(steps=settings.inner_steps, batch=settings.inner_batch, outer_lr=settings.outer_lr)
+    n_trials = len(settings.initial_lrs)
+    bar = experiment.Progress(settings.outer_steps * n_trials, "outer steps")
+    start = time.perf_counter()
+    trials = [metalearn(lr0, init, dataset, settings.outer_steps, bar, **inner)
+              for lr0 in settings.initial_lrs]
+    results = {"trials": trials, "seconds_per_outer_step": (time.perf_counter() - start) / (settings.outer_steps * n_trials)}
+    grid_losses = grid_search(init, dataset, steps=settings.inner_steps, batch=settings.inner_batch)
+    results["grid"] = {"lrs": GRID, "objective": grid_losses,
+                       "best_lr": float(GRID[int(np.argmin(grid_losses))])}
+    if ablations:
+        ablation_bar = experiment.Progress(settings.outer_steps * (len(HORIZONS) + len(BATCHES)), "ablations")
+        results["ablations"] = run_ablations(init, dataset, settings.outer_steps, ablation_bar)
+    return results
 
-    bar = experiment.Progress(outer_steps * len(INITIAL_LRS), "outer steps")
-    start = run.elapsed()
-    trials = [metalearn(lr0, init, dataset, outer_steps, bar) for lr0 in INITIAL_LRS]
-    seconds_per_outer_step = (run.elapsed() - start) / (outer_steps * len(INITIAL_LRS))
-    run.save_figure(plot_trials(trials), "trials")
-    results = {"trials": trials, "seconds_per_outer_step": seconds_per_outer_step}
 
-    grid_losses = grid_search(init, dataset)
-    best_grid_lr = float(GRID[int(np.argmin(grid_losses))])
-    run.save_figure(plot_grid(grid_losses, trials), "grid_search")
-    results["grid"] = {"lrs": GRID, "objective": grid_losses, "best_lr": best_grid_lr}
+# %% The table and the figures
+
+def paper_vs_run(results):
+    """Rows of the *quantity | paper | this run* table."""
     rows = []
-    for t in trials:
+    for t in results["trials"]:
         if len(t["lr_history"]) > 49:
             rows.append((f"lr after outer step 48, start {t['init_lr']}",
                          f"{NOTEBOOK_LR_AT_STEP_48[t['init_lr']]} (notebook)", f"{t['lr_history'][49]:.4f}"))
         rows.append((f"final lr, start {t['init_lr']}", f"{PAPER_LR}", f"{t['final_lr']:.4f}"))
-    rows.append(("grid-search minimum (step 0.05)", "—", f"{best_grid_lr:.3f}"))
-    rows.append(("seconds per outer step", "0.278 (PyTorch CPU)", f"{seconds_per_outer_step:.3f}"))
-
-    if args.ablations:
-        ablation_bar = experiment.Progress(outer_steps * (len(HORIZONS) + len(BATCHES)), "ablations")
-        results["ablations"] = run_ablations(init, dataset, outer_steps, ablation_bar)
-        rows += [(f"final lr, horizon {k} steps", "—", f"{v:.4f}") for k, v in results["ablations"]["horizon"].items()]
-        rows += [(f"final lr, batch {k}", "—", f"{v:.4f}") for k, v in results["ablations"]["batch"].items()]
-        optima = results["ablations"]["grid_optimum_per_init_seed"]
+    rows.append(("grid-search minimum (step 0.05)", "—", f"{results['grid']['best_lr']:.3f}"))
+    rows.append(("seconds per outer step", "0.278 (PyTorch CPU)", f"{results['seconds_per_outer_step']:.3f}"))
+    if "ablations" in results:
+        ablations = results["ablations"]
+        rows += [(f"final lr, horizon {k} steps", "—", f"{v:.4f}") for k, v in ablations["horizon"].items()]
+        rows += [(f"final lr, batch {k}", "—", f"{v:.4f}") for k, v in ablations["batch"].items()]
+        optima = ablations["grid_optimum_per_init_seed"]
         rows.append(("grid optimum over init seeds 0-5 (step 0.02)", "—",
                      f"{min(optima.values()):.2f}–{max(optima.values()):.2f}"))
-    experiment.print_table(rows, title="Metalearned learning rate: paper vs this run")
-    run.save_results("results", results)
+    return rows
+
+
+def plot_trials(trials):
+    """Three panels against the outer step: objective, final inner loss, learning rate."""
+    fig, axes = plotting.figure(1, 3, width=3.4, height=2.8)
+    for i, trial in enumerate(trials):
+        label = f"start {trial['init_lr']}"
+        axes[0].plot(trial["outer_losses"], color=f"C{i}", label=label)
+        axes[1].plot(trial["final_inner_losses"], color=f"C{i}", label=label)
+        axes[2].plot(trial["lr_history"], color=f"C{i}", label=label)
+    axes[2].axhline(PAPER_LR, color="k", ls=":", lw=0.8, label=f"paper: {PAPER_LR}")
+    titles = ("meta-objective (mean inner loss)", "final inner loss", "learning rate")
+    for ax, title in zip(axes, titles):
+        ax.set(title=title, xlabel="outer step")
+    axes[2].legend()
+    return fig
+
+
+def plot_grid(grid, trials):
+    fig, ax = plotting.figure(1, 1, width=4.5, height=3.0)
+    ax.plot(grid["lrs"], grid["objective"], "k.-", label="grid search")
+    for i, trial in enumerate(trials):
+        ax.axvline(trial["final_lr"], color=f"C{i}", ls="--", label=f"metalearned from {trial['init_lr']}")
+    ax.axvline(PAPER_LR, color="k", ls=":", lw=0.8, label=f"paper: {PAPER_LR}")
+    ax.set(xlabel="learning rate", ylabel="mean inner training loss")
+    ax.legend()
+    return fig
+
+
+# %% Main
+
+def main():
+    parser = experiment.chapter_parser("04_meta_learning_rate", __doc__)
+    parser.add_argument("--ablations", action="store_true", help="also run the ablations")
+    args = experiment.parse_args(parser)
+    settings = experiment.chapter_settings(Settings, QUICK, args.quick)
+    run = experiment.Run("04_meta_learning_rate", args, settings)
+    results = run_experiment(settings, args.seed, args.ablations)
+    table = paper_vs_run(results)
+    experiment.print_table(table, title="Metalearned learning rate: paper vs this run")
+    run.save_figure(plot_trials(results["trials"]), "trials")
+    run.save_figure(plot_grid(results["grid"], results["trials"]), "grid_search")
+    run.save_results("results", results, table)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ The paper's text describes g as 1 -> 100 -> 100 -> 1, while its code is
 the text's version (plain Tensor ops: much slower and memory-hungry).
 
 How it is fast: g is applied to 100 x 128 numbers per inner step, each
-through 100 hidden units. Fused numba kernels (fused.scalar_mlp) evaluate g,
+through 100 hidden units. Fused numba kernels (learned_activation.scalar_mlp) evaluate g,
 g' and the products the meta-gradient needs in one pass each, keeping the
 (elements x hidden units) intermediates in registers instead of memory, in
 float32. The meta-gradient is still ordinary reverse-mode autodiff through
@@ -39,20 +39,31 @@ Run: python chapters/05_meta_activation.py          (301 outer steps, 7-12 min o
      python chapters/05_meta_activation.py --quick  (20 outer x 50 inner steps, < 1 min)
      python chapters/05_meta_activation.py --ablations   (+ noise off, widths 50 and 200: 16-40 min more)
 The outer loop saves a checkpoint every few steps; rerun the same command
-to continue an interrupted run (the result is identical).
+to continue an interrupted run (the result is identical). In a notebook
+(VS Code, or Jupyter with jupytext) the `# %%` cells run one by one, with
+the --quick settings unless you change `args`.
+
+Try it
+------
+- `--no-noise`: the notebook's noise is a regulariser. Without it, does the
+  learned function still beat ReLU, and does it look the same?
+- Set `act_scale=0` in Settings: then act(z) = ELU(z) and nothing is
+  learned. How far below the learned activation does plain ELU land?
+- `--meta-hidden 100 100`: the paper's text's deeper g (slow, plain Tensor
+  ops). Does a more flexible g find a better function?
 """
 import dataclasses
 import time
 
 import numpy as np
 
-from mnist1d_np import Tensor, data, experiment, fileio, grad, nn, ops, optim, plotting
-from mnist1d_np.fused import scalar_mlp
+from mnist1d_np import Tensor, data, experiment, fileio, grad, nn, ops, optim, plotting, train
+from mnist1d_np.learned_activation import scalar_mlp
 
-# ---------------------------------------------------------------- settings (the notebook's)
 DTYPE = np.float32
 
 
+# %% Settings (the notebook's)
 @dataclasses.dataclass(frozen=True)
 class Settings:
     num_samples: int = 10000
@@ -74,17 +85,17 @@ class Settings:
     checkpoint_every: int = 5
 
 
-QUICK = dict(inner_steps=50, meta_loss_last=33, outer_steps=20, baseline_inits=3)
+QUICK = dict(inner_steps=50, meta_loss_last=33, outer_steps=20, baseline_inits=3)  # --quick
 BASELINES = ["relu", "swish", "elu", "softplus", "tanh", "sigmoid"]
 PAPER = {"learned": "68.4 (one run)", "piecewise-linear fit": "66.4 (one run)"}
 
 
-# ---------------------------------------------------------------- the meta-net g
+# %% The meta-net g
 
 def init_meta_params(settings, rng):
     """g's parameters as one flat vector, PyTorch-default initialisation.
 
-    For 1 -> H -> 1 the layout is [w (H), c (H), a (H), b], as fused.scalar_mlp wants.
+    For 1 -> H -> 1 the layout is [w (H), c (H), a (H), b], as learned_activation.scalar_mlp wants.
     """
     sizes = (1,) + tuple(settings.meta_hidden) + (1,)
     layers = [nn.Linear(i, o, rng, dtype=DTYPE) for i, o in zip(sizes[:-1], sizes[1:])]
@@ -117,7 +128,7 @@ def _deep_meta_net(z, theta, settings, noise_g):
     return h.reshape(z.shape)
 
 
-# ---------------------------------------------------------------- the inner run
+# %% The inner run
 
 def in_dtype(dataset):
     """The dataset's signals in DTYPE (float32: the kernels run in one dtype)."""
@@ -169,9 +180,8 @@ def inner_run(activation, init, dataset, noise_seed, settings, differentiable):
     rule = optim.rmsprop(settings.inner_lr, settings.inner_mu)
     state, losses = rule.init(params), []
     for step in range(settings.inner_steps):
-        bix = (step * settings.batch) % len(y)
-        logits = forward(params, x[bix:bix + settings.batch], activation, noise_rng, settings)
-        loss = ops.cross_entropy(logits, y[bix:bix + settings.batch])
+        xb, yb = train.fixed_order_batch(x, y, step, settings.batch)
+        loss = ops.cross_entropy(forward(params, xb, activation, noise_rng, settings), yb)
         grads = grad(loss, params, create_graph=differentiable)
         params, state = rule.update(params, grads, state)
         losses.append(loss if differentiable else loss.detach())  # detached: frees the step's graph
@@ -190,7 +200,7 @@ def inner_seeds(seed, outer_step):
     return np.random.default_rng([seed, outer_step, 0]), [seed, outer_step, 1]
 
 
-# ---------------------------------------------------------------- the outer loop
+# %% The outer loop
 
 def meta_step(theta, settings, dataset, seed, outer_step):
     """One outer step: an unrolled inner run, its meta-loss and meta-gradient."""
@@ -242,7 +252,7 @@ def _jsonable(settings):
     return fileio.to_jsonable(dataclasses.asdict(settings))
 
 
-# ---------------------------------------------------------------- baselines and the fit
+# %% Baselines and the piecewise-linear fit
 
 def fixed_activation(name):
     fn = getattr(ops, name)
@@ -282,7 +292,7 @@ def compare_activations(activations, settings, dataset, seed, n_inits):
     return table
 
 
-# ---------------------------------------------------------------- figures
+# %% The table and the figure
 
 def plot_results(history, table, snapshots, fit, settings):
     fig, axes = plotting.figure(1, 3, width=3.6, height=3.0)
@@ -304,48 +314,41 @@ def plot_results(history, table, snapshots, fit, settings):
     return fig
 
 
-# ---------------------------------------------------------------- main
+# %% Main
 
-def main():
-    parser = experiment.chapter_parser("05_meta_activation", __doc__)
-    parser.add_argument("--meta-hidden", type=int, nargs="+", default=[100],
-                        help="hidden layer sizes of g (the code: 100; the paper's text: 100 100)")
-    parser.add_argument("--no-noise", action="store_true", help="switch both hidden-unit noises off")
-    parser.add_argument("--ablations", action="store_true",
-                        help="also metalearn without noise and with g widths 50 and 200")
-    args = parser.parse_args()
-    if any(h < 1 for h in args.meta_hidden):
-        parser.error("--meta-hidden sizes must be >= 1")
-    settings = Settings(meta_hidden=tuple(args.meta_hidden), noise=0.0 if args.no_noise else 0.1,
-                        **(QUICK if args.quick else {}))
-    run = experiment.Run("05_meta_activation", args, settings=dataclasses.asdict(settings))
+def run_experiment(run, settings, seed, ablations):
+    """Metalearn g, fit it, compare it with the baselines; optionally the ablations."""
     dataset = in_dtype(data.make_dataset(data.get_dataset_args(num_samples=settings.num_samples)))
-
-    theta, history, seconds_per_step = metalearn(settings, dataset, args.seed,
+    theta, history, seconds_per_step = metalearn(settings, dataset, seed,
                                                  run.path("metalearn.ckpt.npz"), "metalearn")
     fit = piecewise_linear_fit(theta, settings)
     activations = {"learned": learned_activation(Tensor(theta), settings),
                    "piecewise-linear fit": piecewise_linear(*fit)}
     activations.update({name: fixed_activation(name) for name in BASELINES})
-    table = compare_activations(activations, settings, dataset, args.seed, settings.baseline_inits)
-    run.save_figure(plot_results(history, table, history["snapshots"], fit, settings), "activation")
-
+    table = compare_activations(activations, settings, dataset, seed, settings.baseline_inits)
     results = {"history": history, "final_theta": theta, "fit": {"knots": fit[0], "values": fit[1]},
                "final_test_acc": table, "seconds_per_outer_step": seconds_per_step,
                "peak_rss_mb": experiment.peak_rss_mb()}
-    if args.ablations:
-        results["ablations"] = run_ablations(run, settings, dataset, args.seed)
+    if ablations:
+        results["ablations"] = run_ablations(run, settings, dataset, seed)
+    return results
+
+
+def paper_vs_run(results):
+    """Rows of the *quantity | paper | this run* table."""
+    table, history = results["final_test_acc"], results["history"]
     rows = [(f"{name} test acc. (%)", PAPER.get(name, "—"), experiment.mean_sd(accs, scale=100))
             for name, accs in table.items()]
     rows.append(("learned, at the last outer step (%)", "68.4", f"{100 * history['test_acc'][-1]:.1f}"))
     best_baseline = max(np.mean(table[b]) for b in ("relu", "elu", "swish"))
     rows.append(("learned minus best of ReLU/ELU/Swish (points)", "> 5",
                  f"{100 * (np.mean(table['learned']) - best_baseline):+.1f}"))
+    seconds = results["seconds_per_outer_step"]
     rows.append(("seconds per outer step", "19.3 (PyTorch CPU)",
-                 "— (resumed: none run)" if seconds_per_step is None else f"{seconds_per_step:.2f}"))
-    experiment.print_table(rows, title=f"Final test accuracy over {settings.baseline_inits} fresh inner "
-                                       "initialisations (mean ± SD)")
-    run.save_results("results", results)
+                 "— (resumed: none run)" if seconds is None else f"{seconds:.2f}"))
+    for name, ablation in results.get("ablations", {}).items():
+        rows.append((f"ablation {name}: learned test acc. (%)", "—", experiment.mean_sd(ablation["test_acc"], 100)))
+    return rows
 
 
 def run_ablations(run, settings, dataset, seed):
@@ -359,6 +362,28 @@ def run_ablations(run, settings, dataset, seed):
                                     dataset, seed, settings.baseline_inits)
         out[name] = {"final_meta_loss": history["meta_loss"][-1], "test_acc": table["learned"]}
     return out
+
+
+def main():
+    parser = experiment.chapter_parser("05_meta_activation", __doc__)
+    parser.add_argument("--meta-hidden", type=int, nargs="+", default=[100],
+                        help="hidden layer sizes of g (the code: 100; the paper's text: 100 100)")
+    parser.add_argument("--no-noise", action="store_true", help="switch both hidden-unit noises off")
+    parser.add_argument("--ablations", action="store_true",
+                        help="also metalearn without noise and with g widths 50 and 200")
+    args = experiment.parse_args(parser)
+    if any(h < 1 for h in args.meta_hidden):
+        parser.error("--meta-hidden sizes must be >= 1")
+    settings = experiment.chapter_settings(Settings, QUICK, args.quick, meta_hidden=tuple(args.meta_hidden),
+                                           noise=0.0 if args.no_noise else Settings.noise)
+    run = experiment.Run("05_meta_activation", args, settings)
+    results = run_experiment(run, settings, args.seed, args.ablations)
+    table = paper_vs_run(results)
+    experiment.print_table(table, title=f"Final test accuracy over {settings.baseline_inits} "
+                                                         "fresh inner initialisations (mean ± SD)")
+    run.save_figure(plot_results(results["history"], results["final_test_acc"], results["history"]["snapshots"],
+                                 (results["fit"]["knots"], results["fit"]["values"]), settings), "activation")
+    run.save_results("results", results, table)
 
 
 if __name__ == "__main__":

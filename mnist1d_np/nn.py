@@ -22,7 +22,8 @@ import numpy as np
 
 from . import ops
 from .tensor import Tensor
-from .fused import conv1d, gru
+from .conv1d import conv1d
+from .gru import gru
 
 __all__ = ["TorchGenerator", "Module", "Linear", "Conv1d", "GRU", "MaxPool1d", "AvgPool1d", "LPPool1d",
            "Flatten", "Sequential", "LogisticRegression", "MLP", "ConvNet", "GRUNet",
@@ -167,7 +168,7 @@ class Linear(Module):
 class Conv1d(Module):
     """Cross-correlation as torch.nn.Conv1d. x: (B, C_in, L) -> (B, C_out, L_out).
 
-    Twice (indeed arbitrarily) differentiable: see fused.conv1d.
+    Twice (indeed arbitrarily) differentiable: see conv1d.py.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, rng, stride=1, padding=0,
@@ -188,7 +189,7 @@ class GRU(Module):
 
     x: (B, T, input_size) -> every hidden state, (B, T, D * hidden_size),
     D = 2 if bidirectional ([forward, reverse] on the last axis). Backed by
-    a fused numba kernel: first-order gradients only (see fused.gru).
+    a fused numba kernel: first-order gradients only (see gru.py).
     """
 
     def __init__(self, input_size, hidden_size, rng, bidirectional=False, dtype=np.float64):

@@ -4,6 +4,10 @@ Every op runs its forward on raw arrays and records one backward rule per
 input, ``vjp(out, g) -> gradient``, written with the ops of this module, so
 backward passes can themselves be differentiated (see ``tensor.py``).
 
+Importing this module gives ``Tensor`` its operators and methods (``+``,
+``@``, ``.sum()``, ``.T``, indexing, ...; see the end of the file), so the
+engine in ``tensor.py`` never imports the op library.
+
 Conventions:
 - Inputs may be Tensors, ndarrays or Python scalars; non-Tensors are wrapped
   as constants. A constant combined with a floating Tensor takes that
@@ -516,19 +520,6 @@ def _common_dtype(seq):
     return tuple(x if _float_dtype(x) is not None else _constant(x, dtypes[0]) for x in seq)
 
 
-def pad(x, pad_width):
-    """Zero padding; pad_width as in ``np.pad``: n, (before, after) or one pair per axis."""
-    x = as_tensor(x)
-    widths = np.broadcast_to(np.asarray(pad_width, dtype=int), (x.ndim, 2))
-    if (widths < 0).any():
-        raise ValueError(f"pad: negative pad_width {pad_width}")
-    shape = tuple(int(n + lo + hi) for n, (lo, hi) in zip(x.shape, widths))
-    inner = tuple(slice(int(lo), int(lo) + n) for n, (lo, _) in zip(x.shape, widths))
-    data = np.zeros(shape, dtype=x.dtype)
-    data[inner] = x.data
-    return _record("pad", data, (x,), (lambda out, g: getitem(g, inner),))
-
-
 def roll(x, shift, axis=None):
     """``np.roll``: entries shifted cyclically along axis (flattened if None)."""
     x = as_tensor(x)
@@ -602,3 +593,34 @@ def normalize(x, axis=-1, eps=1e-12):
     # Clamping the squared norm (not the norm) keeps the gradient finite at x = 0.
     squared_norm = sum(square(x), axis, keepdims=True)
     return x / sqrt(maximum(squared_norm, eps * eps))
+
+
+# ---------------------------------------------------------------- Tensor's operators
+# Attached here, so that tensor.py (the engine) never imports this module.
+
+def _varargs(args):
+    """``f(2, 3)`` and ``f((2, 3))`` both mean the tuple (2, 3)."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        return tuple(args[0])
+    return args
+
+
+def _attach_operators():
+    methods = {
+        "__add__": add, "__radd__": lambda self, other: add(other, self),
+        "__sub__": sub, "__rsub__": lambda self, other: sub(other, self),
+        "__mul__": mul, "__rmul__": lambda self, other: mul(other, self),
+        "__truediv__": div, "__rtruediv__": lambda self, other: div(other, self),
+        "__pow__": power, "__rpow__": lambda self, other: power(other, self),
+        "__matmul__": matmul, "__rmatmul__": lambda self, other: matmul(other, self),
+        "__neg__": neg, "__abs__": abs, "__getitem__": getitem, "astype": astype,
+        "sum": sum, "mean": mean, "max": max,
+        "reshape": lambda self, *shape: reshape(self, _varargs(shape)),
+        "transpose": lambda self, *axes: transpose(self, _varargs(axes) or None),
+        "T": property(lambda self: transpose(self)),
+    }
+    for name, method in methods.items():
+        setattr(Tensor, name, method)
+
+
+_attach_operators()

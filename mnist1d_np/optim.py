@@ -7,9 +7,9 @@ Each rule (``sgd``, ``adam``, ``rmsprop``) is a small object with
 
 ``params`` and ``grads`` are matching lists or dicts. Two paths, one API:
 
-- **Arrays** (ndarrays, hyperparameters plain numbers): the fast path for
-  everyday training. Parameters and buffers are updated *in place* and the
-  same containers are returned.
+- **Arrays** (ndarrays, hyperparameters plain numbers): for everyday
+  training. Parameters and buffers are updated *in place* and the same
+  containers are returned.
 - **Tensors** (any parameter, gradient or hyperparameter is a Tensor): purely
   functional. New Tensors are returned, nothing is mutated, so the update can
   be unrolled inside a differentiable loop. Hyperparameters such as ``lr``
@@ -20,6 +20,10 @@ Each rule (``sgd``, ``adam``, ``rmsprop``) is a small object with
       for x, y in batches:
           grads = grad(loss(params, x, y), params, create_graph=True)
           params, state = rule.update(params, grads, state)
+
+Each rule's maths is written once, in its ``step`` method, with operators that
+work on arrays and Tensors alike; the two paths differ only in whether the
+results are written back into the given arrays.
 
 ``Optimizer(rule, params)`` wraps the array path for Tensor parameters:
 ``opt.step(grads)`` updates the parameters' arrays in place. Use it (or
@@ -58,49 +62,8 @@ def _on_arrays(params, grads, hyperparameters):
             and not any(isinstance(h, Tensor) for h in hyperparameters))
 
 
-def _zeros(params):
-    return _map(lambda p: np.zeros_like(_array(p)), params)
-
-
-# ---------------------------------------------------------------- SGD
-
-class SGD:
-    """p <- p - lr * buf with buf <- momentum * buf + g (torch.optim.SGD; buf starts at g)."""
-
-    def __init__(self, lr, momentum=0.0):
-        self.lr, self.momentum = lr, momentum
-
-    def init(self, params):
-        state = {"step": 0}
-        if _nonzero(self.momentum):
-            state["buf"] = _zeros(params)  # 0 * momentum + g: the first buf is g
-        return state
-
-    def update(self, params, grads, state):
-        lr, momentum = self.lr, self.momentum
-        if "buf" not in state:
-            return self._plain(params, grads, state)
-        if _on_arrays(params, grads, (lr, momentum)):
-            for k in _keys(params):
-                buf = state["buf"][k]
-                buf *= momentum
-                buf += grads[k]
-                params[k] -= lr * buf
-            state["step"] += 1
-            return params, state
-        bufs = [momentum * state["buf"][k] + grads[k] for k in _keys(params)]
-        new = [params[k] - lr * b for k, b in zip(_keys(params), bufs)]
-        return _like(params, new), {"step": state["step"] + 1, "buf": _like(params, bufs)}
-
-    def _plain(self, params, grads, state):
-        lr = self.lr
-        if _on_arrays(params, grads, (lr,)):
-            for k in _keys(params):
-                params[k] -= lr * grads[k]
-            state["step"] += 1
-            return params, state
-        new = [params[k] - lr * grads[k] for k in _keys(params)]
-        return _like(params, new), {"step": state["step"] + 1}
+def _sqrt(x):
+    return ops.sqrt(x) if isinstance(x, Tensor) else np.sqrt(x)
 
 
 def _nonzero(hyperparameter):
@@ -108,57 +71,83 @@ def _nonzero(hyperparameter):
     return isinstance(hyperparameter, Tensor) or hyperparameter != 0
 
 
+class _Rule:
+    """An update rule written once, as ``step(p, g, *buffers, step) -> (p, *buffers)``
+    with operators that work on arrays and Tensors alike. ``update`` maps it over
+    the parameters; on arrays it then writes the results into the given arrays
+    (in place), on Tensors it returns new ones (functional)."""
+    buffers = ()
+
+    def hyperparameters(self):
+        return ()
+
+    def init(self, params):
+        state = {"step": 0}
+        for name in self.buffers:
+            state[name] = _map(lambda p: np.full_like(_array(p), self.buffer_start(name)), params)
+        return state
+
+    def buffer_start(self, name):
+        return 0.0
+
+    def update(self, params, grads, state):
+        step, keys = state["step"] + 1, _keys(params)
+        moved = [self.step(params[k], grads[k], *(state[b][k] for b in self.buffers), step)
+                 for k in keys]
+        if _on_arrays(params, grads, self.hyperparameters()):
+            for k, results in zip(keys, moved):
+                for target, value in zip((params[k],) + tuple(state[b][k] for b in self.buffers), results):
+                    target[...] = value
+            state["step"] = step
+            return params, state
+        columns = list(zip(*moved)) if moved else [()] * (1 + len(self.buffers))
+        new_state = {"step": step, **{b: _like(params, c) for b, c in zip(self.buffers, columns[1:])}}
+        return _like(params, columns[0]), new_state
+
+
+# ---------------------------------------------------------------- the rules
+
+class SGD(_Rule):
+    """p <- p - lr * buf with buf <- momentum * buf + g (torch.optim.SGD; buf starts at g)."""
+
+    def __init__(self, lr, momentum=0.0):
+        self.lr, self.momentum = lr, momentum
+        self.buffers = ("buf",) if _nonzero(momentum) else ()
+
+    def hyperparameters(self):
+        return (self.lr, self.momentum)
+
+    def step(self, p, g, *buf_and_step):
+        if not self.buffers:
+            return (p - self.lr * g,)
+        buf = self.momentum * buf_and_step[0] + g  # buf starts at zeros: the first is g
+        return p - self.lr * buf, buf
+
+
 def sgd(lr, momentum=0.0):
     """Stochastic gradient descent, with optional (torch-style) momentum."""
     return SGD(lr, momentum)
 
 
-# ---------------------------------------------------------------- Adam
-
-class Adam:
+class Adam(_Rule):
     """torch.optim.Adam: bias-corrected moments, weight decay added to the gradient."""
+    buffers = ("m", "v")
 
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         self.lr, (self.beta1, self.beta2) = lr, betas
         self.eps, self.weight_decay = eps, weight_decay
 
-    def init(self, params):
-        return {"step": 0, "m": _zeros(params), "v": _zeros(params)}
+    def hyperparameters(self):
+        return (self.lr, self.beta1, self.beta2, self.eps, self.weight_decay)
 
-    def update(self, params, grads, state):
-        step = state["step"] + 1
-        hyper = (self.lr, self.beta1, self.beta2, self.eps, self.weight_decay)
-        if _on_arrays(params, grads, hyper):
-            for k in _keys(params):
-                self._step_array(params[k], grads[k], state["m"][k], state["v"][k], step)
-            state["step"] = step
-            return params, state
-        moved = [self._step_tensor(params[k], grads[k], state["m"][k], state["v"][k], step)
-                 for k in _keys(params)]
-        new, m, v = zip(*moved) if moved else ((), (), ())
-        return _like(params, new), {"step": step, "m": _like(params, m), "v": _like(params, v)}
-
-    def _step_array(self, p, g, m, v, step):
-        b1, b2 = self.beta1, self.beta2
-        if self.weight_decay:
-            g = g + self.weight_decay * p
-        m *= b1
-        m += (1 - b1) * g
-        v *= b2
-        v += (1 - b2) * (g * g)
-        # Same operation order as torch: sqrt(v) / sqrt(bc2) + eps, step lr / bc1.
-        denom = np.sqrt(v)
-        denom /= (1 - b2 ** step) ** 0.5
-        denom += self.eps
-        p -= (self.lr / (1 - b1 ** step)) * (m / denom)
-
-    def _step_tensor(self, p, g, m, v, step):
+    def step(self, p, g, m, v, step):
         b1, b2 = self.beta1, self.beta2
         if _nonzero(self.weight_decay):
             g = g + self.weight_decay * p
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * (g * g)
-        denom = ops.sqrt(v) / (1 - b2 ** step) ** 0.5 + self.eps
+        # Same operation order as torch: sqrt(v) / sqrt(bc2) + eps, step lr / bc1.
+        denom = _sqrt(v) / (1 - b2 ** step) ** 0.5 + self.eps
         return p - (self.lr / (1 - b1 ** step)) * (m / denom), m, v
 
 
@@ -167,36 +156,26 @@ def adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
     return Adam(lr, betas, eps, weight_decay)
 
 
-# ---------------------------------------------------------------- RMSProp
-
-class RMSProp:
+class RMSProp(_Rule):
     """avg_sq <- mu avg_sq + (1 - mu) g^2;  p <- p - lr g / (sqrt(avg_sq) + eps).
 
     As in the MNIST-1D paper's activation-function metalearning: avg_sq
     starts at ``init_avg_sq`` (ones), not zeros, and there is no bias correction.
     """
+    buffers = ("avg_sq",)
 
     def __init__(self, lr, mu, eps=1e-8, init_avg_sq=1.0):
         self.lr, self.mu, self.eps, self.init_avg_sq = lr, mu, eps, init_avg_sq
 
-    def init(self, params):
-        return {"step": 0, "avg_sq": _map(lambda p: np.full_like(_array(p), self.init_avg_sq),
-                                          params)}
+    def hyperparameters(self):
+        return (self.lr, self.mu, self.eps)
 
-    def update(self, params, grads, state):
-        lr, mu, eps = self.lr, self.mu, self.eps
-        if _on_arrays(params, grads, (lr, mu, eps)):
-            for k in _keys(params):
-                avg_sq, g = state["avg_sq"][k], grads[k]
-                avg_sq *= mu
-                avg_sq += (1 - mu) * (g * g)
-                params[k] -= lr * (g / (np.sqrt(avg_sq) + eps))
-            state["step"] += 1
-            return params, state
-        avg = [mu * state["avg_sq"][k] + (1 - mu) * (grads[k] * grads[k]) for k in _keys(params)]
-        new = [params[k] - lr * (grads[k] / (ops.sqrt(a) + eps))
-               for k, a in zip(_keys(params), avg)]
-        return _like(params, new), {"step": state["step"] + 1, "avg_sq": _like(params, avg)}
+    def buffer_start(self, name):
+        return self.init_avg_sq
+
+    def step(self, p, g, avg_sq, step):
+        avg_sq = self.mu * avg_sq + (1 - self.mu) * (g * g)
+        return p - self.lr * (g / (_sqrt(avg_sq) + self.eps)), avg_sq
 
 
 def rmsprop(lr, mu, eps=1e-8, init_avg_sq=1.0):

@@ -1,64 +1,22 @@
 """The autodiff engine: ``Tensor``, the graph, ``grad`` and ``no_grad``.
 
 A ``Tensor`` is an ndarray (``.data``) plus the node of the op that made it.
-The node holds the op's name, the inputs that need gradients and one backward
-rule (a vector-Jacobian product, "vjp") per such input. ``grad`` walks the
-graph iteratively from the outputs back to the inputs and returns gradients;
-it never stores them on the tensors.
+The node holds the op's name, the inputs that need gradients and their
+backward rules (vector-Jacobian products, "vjps"). ``grad`` walks the graph
+iteratively from the outputs back to the inputs and returns gradients; it
+never stores them on the tensors.
 
 Backward rules are written with Tensor ops, so when ``create_graph=True`` the
 backward pass is itself recorded and can be differentiated again, to any
 order. With ``create_graph=False`` the rules run with recording switched off:
 no nodes are built, only thin Tensor wrappers around NumPy arrays.
 
+This module knows nothing of the op library: ``ops`` builds on ``Tensor`` and,
+when imported, gives it its operators (``+``, ``@``, ``.sum()``, ...). New ops
+are made with ``make_op`` (see its docstring).
+
 Memory: a node refers to its inputs, never to its own output, so graphs hold
 no reference cycles and are freed by reference counting alone.
-
-Defining your own op
---------------------
-Both ways go through ``make_op(name, out_data, inputs, vjps,
-differentiable_backward=True)``. ``inputs`` are Tensors (wrap arrays with
-``ops.as_tensor``); ``vjps[i]`` maps the upstream gradient to the gradient of
-``inputs[i]`` (same shape and dtype as ``inputs[i]``), or is ``None`` for an
-input that gets no gradient (an index, say).
-
-(a) A differentiable op: the forward runs on raw arrays, the backward rules
-are written with Tensor ops. Each rule is called as ``vjp(out, g)`` with the
-op's output Tensor ``out`` and the upstream gradient Tensor ``g``. Close over
-the *inputs* you need, never over the output: it is passed in. Higher-order
-gradients then work through the op::
-
-    def cube(x):
-        x = ops.as_tensor(x)
-        return make_op("cube", x.data ** 3, (x,),
-                       (lambda out, g: g * 3 * x * x,))
-
-A backward rule may itself call other custom ops (conv1d's input gradient is
-a transposed convolution, which is an op with its own backward, and so on).
-
-(b) A first-order-only op, from raw-array functions (a fused numba kernel
-whose backward is not itself differentiable). Pass
-``differentiable_backward=False``; each rule is then called as
-``vjp(out_data, g_data)`` on ndarrays and returns an ndarray::
-
-    def fused(x, w):
-        y = kernel_forward(x.data, w.data)
-        return make_op("fused", y, (x, w),
-                       (lambda y, g: kernel_grad_x(g, w.data),
-                        lambda y, g: kernel_grad_w(g, x.data)),
-                       differentiable_backward=False)
-
-First-order gradients through such an op are exact. With
-``create_graph=True`` the gradients flowing out of it hang on a node that
-raises ``NotImplementedError("fused: backward is not differentiable
-(first-order only) ...")`` if anything later differentiates through them.
-Nothing is ever silently treated as a constant.
-
-A rule that returns the wrong shape or dtype raises a RuntimeError naming
-the op. Inside a rule, ``is_grad_enabled()`` says whether the backward pass
-is being recorded; ``ops.cross_entropy`` uses it to reuse forward arrays on
-the first-order path. Gradients may share memory with each other and with
-``grad_outputs``: treat them as read-only.
 """
 import contextlib
 import itertools
@@ -100,7 +58,8 @@ def no_grad():
 
 
 class _Node:
-    """How a Tensor was made: op name, inputs needing gradients, one vjp each."""
+    """How a Tensor was made: op name, inputs needing gradients, and either
+    one vjp each (a tuple) or one joint vjp for all of them (a callable)."""
     __slots__ = ("op", "inputs", "vjps")
 
     def __init__(self, op, inputs, vjps):
@@ -140,7 +99,6 @@ class Tensor:
     ndim = property(lambda self: self.data.ndim)
     dtype = property(lambda self: self.data.dtype)
     size = property(lambda self: self.data.size)
-    T = property(lambda self: ops.transpose(self))
 
     def __len__(self):
         return len(self.data)
@@ -168,49 +126,6 @@ class Tensor:
         """A leaf Tensor sharing this one's data, cut from the graph."""
         return Tensor(self.data)
 
-    # ---- arithmetic
-    def __add__(self, other):
-        return ops.add(self, other)
-
-    def __radd__(self, other):
-        return ops.add(other, self)
-
-    def __sub__(self, other):
-        return ops.sub(self, other)
-
-    def __rsub__(self, other):
-        return ops.sub(other, self)
-
-    def __mul__(self, other):
-        return ops.mul(self, other)
-
-    def __rmul__(self, other):
-        return ops.mul(other, self)
-
-    def __truediv__(self, other):
-        return ops.div(self, other)
-
-    def __rtruediv__(self, other):
-        return ops.div(other, self)
-
-    def __pow__(self, other):
-        return ops.power(self, other)
-
-    def __rpow__(self, other):
-        return ops.power(other, self)
-
-    def __matmul__(self, other):
-        return ops.matmul(self, other)
-
-    def __rmatmul__(self, other):
-        return ops.matmul(other, self)
-
-    def __neg__(self):
-        return ops.neg(self)
-
-    def __abs__(self):
-        return ops.abs(self)
-
     # ---- comparisons: plain bool arrays, no gradient
     def __lt__(self, other):
         return self.data < _raw(other)
@@ -233,38 +148,9 @@ class Tensor:
     # Elementwise == would otherwise make Tensors unhashable; hash by identity.
     __hash__ = object.__hash__
 
-    # ---- reductions and shapes
-    def sum(self, axis=None, keepdims=False):
-        return ops.sum(self, axis, keepdims)
-
-    def mean(self, axis=None, keepdims=False):
-        return ops.mean(self, axis, keepdims)
-
-    def max(self, axis=None, keepdims=False):
-        return ops.max(self, axis, keepdims)
-
-    def reshape(self, *shape):
-        return ops.reshape(self, _varargs(shape))
-
-    def transpose(self, *axes):
-        return ops.transpose(self, _varargs(axes) or None)
-
-    def astype(self, dtype):
-        return ops.astype(self, dtype)
-
-    def __getitem__(self, index):
-        return ops.getitem(self, index)
-
 
 def _raw(x):
     return x.data if isinstance(x, Tensor) else x
-
-
-def _varargs(args):
-    """``f(2, 3)`` and ``f((2, 3))`` both mean the tuple (2, 3)."""
-    if len(args) == 1 and isinstance(args[0], (tuple, list)):
-        return tuple(args[0])
-    return args
 
 
 # ---------------------------------------------------------------- recording
@@ -279,52 +165,99 @@ def _record(name, out_data, inputs, vjps):
     if _mode.enabled:
         for x in inputs:
             if x.requires_grad:
-                out._node = _node(name, inputs, vjps)
+                out._node = _node_for(name, inputs, vjps)
                 out.requires_grad = out._node is not None
                 break
     return out
 
 
-def _node(name, inputs, vjps):
+def _node_for(name, inputs, vjps):
+    """The graph node of an op's output, or None if no input needs a gradient."""
+    if callable(vjps):  # one joint rule for all inputs: keep them all
+        return _Node(name, tuple(inputs), vjps)
     if len(inputs) == 1:  # the common case; its input is known to require grad
         return None if vjps[0] is None else _Node(name, inputs, vjps)
-    needy = [i for i, x in enumerate(inputs) if x.requires_grad and vjps[i] is not None]
-    if len(needy) == len(inputs):
+    needs_grad = [i for i, x in enumerate(inputs) if x.requires_grad and vjps[i] is not None]
+    if len(needs_grad) == len(inputs):
         return _Node(name, tuple(inputs), tuple(vjps))
-    if needy:
-        return _Node(name, tuple(inputs[i] for i in needy), tuple(vjps[i] for i in needy))
+    if needs_grad:
+        return _Node(name, tuple(inputs[i] for i in needs_grad), tuple(vjps[i] for i in needs_grad))
     return None
 
 
 def make_op(name, out_data, inputs, vjps, differentiable_backward=True):
-    """Record a custom op; see the module docstring for both kinds.
+    """Record a custom op and return its output Tensor.
 
-    name: op name used in error messages. out_data: the forward result
-    (ndarray). inputs: sequence of Tensors. vjps: one backward rule (or None)
-    per input. Returns the output Tensor.
+    name: used in error messages. out_data: the forward result (ndarray).
+    inputs: Tensors (wrap arrays with ``ops.as_tensor``). vjps: the backward,
+    either one rule per input (``None`` for an input that gets no gradient,
+    an index say), or one *joint* rule that returns a gradient for every
+    input at once (for a fused kernel whose single backward pass yields them
+    all). Every gradient has its input's shape and dtype.
+
+    (a) Differentiable (the default): the rules are written with Tensor ops
+    and called as ``vjp(out, g)`` with the output Tensor and the upstream
+    gradient Tensor. Close over the *inputs* you need, never over the output
+    (it is passed in): that would make a reference cycle. Higher-order
+    gradients then work through the op::
+
+        def cube(x):
+            x = ops.as_tensor(x)
+            return make_op("cube", x.data ** 3, (x,), (lambda out, g: g * 3 * x * x,))
+
+    A rule may call other custom ops (conv1d's input gradient is a transposed
+    convolution, an op with its own backward, and so on).
+
+    (b) First-order only, ``differentiable_backward=False``: the rules take
+    and return ndarrays, ``vjp(out_data, g_data)``, e.g. a numba kernel's
+    backward. First-order gradients through it are exact. With
+    ``create_graph=True`` its gradients hang on a node that raises
+    ``NotImplementedError("NAME: backward is not differentiable ...")`` if
+    anything differentiates through them: nothing is ever silently treated
+    as a constant.
+
+    A rule that returns the wrong shape or dtype raises a RuntimeError naming
+    the op. Inside a rule, ``is_grad_enabled()`` says whether the backward
+    pass is being recorded. Gradients may share memory with each other and
+    with ``grad_outputs``: treat them as read-only.
     """
-    inputs, vjps = tuple(inputs), tuple(vjps)
-    if len(inputs) != len(vjps):
-        raise ValueError(f"{name}: got {len(inputs)} inputs but {len(vjps)} backward rules")
+    inputs = tuple(inputs)
     for i, x in enumerate(inputs):
         if not isinstance(x, Tensor):
             raise TypeError(f"{name}: input {i} is a {type(x).__name__}, not a Tensor")
-    if not differentiable_backward:
-        vjps = tuple(None if v is None else _first_order_only(name, v, inputs) for v in vjps)
+    if callable(vjps):
+        if not differentiable_backward:
+            vjps = _first_order_only_joint(name, vjps, inputs)
+    else:
+        vjps = tuple(vjps)
+        if len(inputs) != len(vjps):
+            raise ValueError(f"{name}: got {len(inputs)} inputs but {len(vjps)} backward rules")
+        if not differentiable_backward:
+            vjps = tuple(None if v is None else _first_order_only(name, v, inputs) for v in vjps)
     return _record(name, np.asarray(out_data), inputs, vjps)
 
 
 def _first_order_only(name, raw_vjp, inputs):
     """Wrap a raw-array backward rule; poison its result when create_graph=True."""
     def vjp(out, g):
-        grad_data = raw_vjp(out.data, g.data)
-        if not _mode.enabled:
-            return Tensor(grad_data)
-        # The true gradient depends on the op's inputs and on g, but we cannot
-        # differentiate it: hang it on a node that refuses if ever walked.
-        refuse = _refusal(name)
-        return _record(name + ".backward", grad_data, inputs + (g,), (refuse,) * (len(inputs) + 1))
+        return _first_order_result(name, raw_vjp(out.data, g.data), inputs, g)
     return vjp
+
+
+def _first_order_only_joint(name, raw_joint_vjp, inputs):
+    def joint_vjp(out, g):
+        return tuple(_first_order_result(name, grad_data, inputs, g)
+                     for grad_data in raw_joint_vjp(out.data, g.data))
+    return joint_vjp
+
+
+def _first_order_result(name, grad_data, inputs, g):
+    if not _mode.enabled:
+        return Tensor(grad_data)
+    # The true gradient depends on the op's inputs and on g, but we cannot
+    # differentiate it: hang it on a node that refuses if ever walked.
+    refuse = _refusal(name)
+    return _record(name + ".backward", grad_data, inputs + (g,), (refuse,) * (len(inputs) + 1))
 
 
 def _refusal(name):
@@ -436,14 +369,22 @@ def _backward(outputs, seeds, inputs):
         node = t._node
         if node is None:
             continue
-        for x, vjp in zip(node.inputs, node.vjps):
-            if x in relevant:
-                gx = vjp(t, g)
-                if gx.data.shape != x.data.shape or gx.data.dtype != x.data.dtype:
-                    _wrong_gradient(node.op, gx, x)
-                previous = pending.get(x)
-                pending[x] = gx if previous is None else previous + gx
+        if callable(node.vjps):  # a joint rule: every input's gradient from one call
+            for x, gx in zip(node.inputs, node.vjps(t, g)):
+                if x in relevant:
+                    _add_gradient(pending, node, x, gx)
+        else:
+            for x, vjp in zip(node.inputs, node.vjps):
+                if x in relevant:
+                    _add_gradient(pending, node, x, vjp(t, g))
     return found
+
+
+def _add_gradient(pending, node, x, gx):
+    if gx.data.shape != x.data.shape or gx.data.dtype != x.data.dtype:
+        _wrong_gradient(node.op, gx, x)
+    previous = pending.get(x)
+    pending[x] = gx if previous is None else previous + gx
 
 
 def _wrong_gradient(op, g, x):
@@ -492,6 +433,3 @@ def _any_relevant(node, relevant):
                 return True
     return False
 
-
-# Imported last: ops builds on Tensor, and Tensor's operators call ops.
-from . import ops  # noqa: E402

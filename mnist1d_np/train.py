@@ -1,7 +1,7 @@
 """The paper's training loop.
 
 Adam (lr 1e-2), batch 100, 6000 steps, batches taken in a fixed order
-(`bix = step * batch mod N`), and every 250 steps the loss and accuracy on
+(`fixed_order_batch`), and every 250 steps the loss and accuracy on
 the full train and test sets. The parameters live in one flat vector (see
 nn.flatten_parameters), so each Adam step is a handful of NumPy calls.
 
@@ -36,6 +36,15 @@ class TrainConfig:
             raise ValueError(f"lr must be > 0 and weight_decay >= 0, got {self.lr}, {self.weight_decay}")
 
 
+def fixed_order_batch(x, y, step, batch_size):
+    """The paper's batch for `step`: examples [start, start + batch_size) with
+    start = step * batch_size mod N. No shuffling; a batch that would run past
+    the end is cut short there. x: (N, ...), y: (N,) -> (xb, yb)."""
+    batch_start = (step * batch_size) % len(y)
+    batch_end = batch_start + batch_size
+    return x[batch_start:batch_end], y[batch_start:batch_end]
+
+
 def evaluate(model, x, y, batch_size=1000):
     """(mean cross-entropy loss, accuracy) of model on x: (N, 40), y: (N,)."""
     x = x.astype(_dtype(model), copy=False)
@@ -62,13 +71,16 @@ def _record_eval(results, model, dataset, step):
         results[key].append(value)
 
 
-def train(model, dataset, config=TrainConfig(), checkpoint_path=None, progress=None):
+def train(model, dataset, config=TrainConfig(), checkpoint_path=None, progress=None, should_stop=None):
     """Train `model` on dataset {'x', 'y', 'x_test', 'y_test'} with the paper's loop.
 
     The evaluation happens after the update of every step with
     step % eval_every == 0, as in the paper's code. With checkpoint_path, the
     run saves its state at every evaluation and resumes from it if restarted.
     progress: an optional object with update(n, **info) (experiment.Progress).
+    should_stop: an optional function polled after each checkpoint; when it
+    returns True, training stops there by raising KeyboardInterrupt (a rerun
+    resumes from that checkpoint).
     Returns the curves (see _new_results) plus 'final_test_acc'.
     """
     x, y = dataset["x"].astype(_dtype(model), copy=False), dataset["y"]
@@ -81,8 +93,7 @@ def train(model, dataset, config=TrainConfig(), checkpoint_path=None, progress=N
     if progress is not None and start:
         progress.update(start)
     for step in range(start, config.steps):
-        bix = (step * config.batch_size) % len(y)
-        xb, yb = x[bix:bix + config.batch_size], y[bix:bix + config.batch_size]
+        xb, yb = fixed_order_batch(x, y, step, config.batch_size)
         loss = ops.cross_entropy(model(Tensor(xb)), yb)
         grads = grad(loss, params)
         rule.update([flat], [np.concatenate([g.data.ravel() for g in grads])], state)
@@ -91,6 +102,8 @@ def train(model, dataset, config=TrainConfig(), checkpoint_path=None, progress=N
             _record_eval(results, model, dataset, step)
             if checkpoint_path is not None:
                 _save(checkpoint_path, flat, state, results, step + 1, config)
+                if should_stop is not None and should_stop():
+                    raise KeyboardInterrupt
         if progress is not None:
             progress.update(1, loss=results["train_losses"][-1])
     results["final_test_acc"] = results["test_acc"][-1]

@@ -55,6 +55,7 @@ def small_dataset():
 
 def test_chapter_02_quick(tmp_path):
     stdout, record = run_chapter("02_classifiers", tmp_path)
+    assert record["complete"] is True and len(list((tmp_path / "runs").glob("*.json"))) == 8
     summary = record["results"]["summary"]
     assert set(summary) == {f"{m}/{d}" for m in ("logistic", "mlp", "cnn", "gru") for d in ("mnist1d", "shuffled")}
     for entry in summary.values():
@@ -171,11 +172,57 @@ def test_chapter_05_quick(tmp_path):
     assert_real_png(tmp_path / "activation.png")
 
 
-def test_chapter_02_does_not_reuse_runs_made_with_other_settings(small_dataset, tmp_path):
+def test_chapter_02_runs_do_not_depend_on_the_worker_count(tmp_path, monkeypatch):
+    """The issue's point 3: on the shuffled dataset, a run in this process and
+    in a worker process must give the same numbers to the last digit."""
+    import importlib
+    from mnist1d_np import runmany
+    monkeypatch.syspath_prepend(os.path.join(ROOT, "chapters"))  # workers import the task by name
+    ch = importlib.import_module("02_classifiers")
+    settings = ch.Settings(steps=12, eval_every=6, seeds=(0,), models=("mlp", "cnn"))
+    configs = [c for c in ch.sweep_configs(settings, seed=0) if c["dataset"] == "shuffled"]
+    here = runmany.run_many(ch.train_one, configs, tmp_path / "one", workers=1)
+    in_workers = runmany.run_many(ch.train_one, configs, tmp_path / "two", workers=2)
+    assert here == in_workers and len(here[1]["train_losses"]) == 12
+
+
+def test_chapter_02_reuses_only_runs_with_the_same_settings(tmp_path):
+    from mnist1d_np import runmany
     ch = load_chapter("02_classifiers")
-    from mnist1d_np import train
-    dataset = {"name": "mnist1d", **small_dataset}
-    short, longer = train.TrainConfig(steps=3, eval_every=2), train.TrainConfig(steps=5, eval_every=2)
-    assert len(ch.run_one("logistic", dataset, 0, short, str(tmp_path))["train_losses"]) == 3
-    assert len(ch.run_one("logistic", dataset, 0, short, str(tmp_path))["train_losses"]) == 3
-    assert len(ch.run_one("logistic", dataset, 0, longer, str(tmp_path))["train_losses"]) == 5
+    calls = []
+
+    def counted(config, context):
+        calls.append(config["train"]["steps"])
+        return ch.train_one(config, context)
+    short, longer = (ch.Settings(steps=steps, eval_every=2, seeds=(0,), models=("logistic",)) for steps in (3, 5))
+    for settings in (short, short, longer, short):
+        results = runmany.run_many(counted, ch.sweep_configs(settings, 0), tmp_path, workers=1)
+        assert [len(r["train_losses"]) for r in results] == [settings.steps] * 2
+    assert calls == [3, 3, 5, 5]  # each (model, dataset) once per settings
+
+
+# ---------------------------------------------------------------- every chapter, as a lesson and a notebook
+
+CHAPTERS = sorted(name[:-3] for name in os.listdir(os.path.join(ROOT, "chapters")) if name.endswith(".py"))
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_chapter_reads_as_a_lesson_and_opens_as_a_notebook(name):
+    """Cell markers for VS Code / Jupyter, settings in one style, a Try it section."""
+    text = open(os.path.join(ROOT, "chapters", f"{name}.py")).read()
+    assert text.count("\n# %%") >= 3
+    assert "class Settings" in text and "\nQUICK = " in text
+    assert "experiment.parse_args(parser)" in text and "experiment.chapter_settings(" in text
+    assert "Try it" in text.split('"""')[1]
+
+
+def test_a_chapter_run_in_a_notebook_kernel_uses_quick(tmp_path):
+    """No command line in a notebook: the chapter runs with its --quick settings."""
+    script = os.path.join(ROOT, "chapters", "01_dataset.py")
+    code = ("import sys, types; sys.modules['ipykernel'] = types.ModuleType('ipykernel'); "
+            f"sys.argv = ['kernel']; import os; os.chdir({str(tmp_path)!r}); "
+            f"exec(compile(open({script!r}).read(), {script!r}, 'exec'), {{'__name__': '__main__'}})")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    record = json.loads((tmp_path / "results" / "01_dataset" / "results.json").read_text())
+    assert record["quick"] is True and record["settings"]["timing_repeats"] == 1

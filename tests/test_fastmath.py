@@ -1,0 +1,72 @@
+"""The shared numeric tricks (mnist1d_np.fastmath), each against the plain formula it replaces."""
+import subprocess
+import sys
+
+import numba
+import numpy as np
+import pytest
+
+from mnist1d_np import fastmath as F
+
+JIT = not numba.config.DISABLE_JIT
+
+
+@pytest.mark.skipif(not JIT, reason="needs the JIT")
+@pytest.mark.parametrize("module", ["fastmath", "conv1d", "gru", "learned_activation"])
+def test_import_compiles_nothing(module):
+    code = (f"import numba, mnist1d_np.{module} as M; print(sum(len(f.signatures) for f in vars(M).values()"
+            " if isinstance(f, numba.core.dispatcher.Dispatcher)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "0"
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float32, 2e-7), (np.float64, 4e-16)])
+def test_gate_nonlinearities(dtype, tol):
+    """The vectorisable sigmoid and tanh: absolute error ~ eps, saturation, NaN kept."""
+    @numba.njit(error_model="numpy")
+    def gates(a):
+        s, t = np.empty_like(a), np.empty_like(a)
+        for i in range(a.size):
+            s[i], t[i] = F.sigmoid(a[i]), F.tanh(a[i])
+        return s, t
+    a = np.concatenate([np.linspace(-60, 60, 4001), np.linspace(-1e-3, 1e-3, 101)]).astype(dtype)
+    s, t = gates(a)
+    assert s.dtype == t.dtype == dtype
+    np.testing.assert_allclose(s, 1 / (1 + np.exp(-a.astype(np.float64))), rtol=0, atol=tol)
+    np.testing.assert_allclose(t, np.tanh(a.astype(np.float64)), rtol=0, atol=2 * tol)
+    s, t = gates(np.array([np.inf, -np.inf, np.nan, 1e30, -1e30], dtype))
+    np.testing.assert_array_equal(t, [1, -1, np.nan, 1, -1])
+    assert s[0] == s[3] == 1 and np.isnan(s[2])
+    assert 0 < s[1] < 1e-30 and 0 < s[4] < 1e-30    # exp's argument is clamped to [-80, 80]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_exp_fraction_is_exp(dtype):
+    @numba.njit
+    def exp_of(a):
+        out = np.empty_like(a)
+        for i in range(a.size):
+            p, q = F.exp_fraction(a[i])
+            out[i] = p / q
+        return out
+    a = np.linspace(-30, 30, 2001).astype(dtype)
+    np.testing.assert_allclose(exp_of(a), np.exp(a.astype(np.float64)), rtol=4 * np.finfo(dtype).eps)
+
+
+@pytest.mark.parametrize("n, q, m", [(1, 1, 1), (3, 4, 5), (5, 7, 33), (2, 9, 64)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_small_gemms_are_matrix_products(rng, n, q, m, dtype):
+    """gemm_nn: c += a @ b; gemm_nt: c += a @ b.T; every remainder of their unrolling."""
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    a, b, c = (rng.normal(size=s).astype(dtype) for s in ((n, q), (q, m), (n, m)))
+    expected = c + a @ b
+    F.gemm_nn(a, b, c)
+    np.testing.assert_allclose(c, expected, rtol=tol, atol=tol)
+    a, b, c = (rng.normal(size=s).astype(dtype) for s in ((n, m), (q, m), (n, q)))
+    expected = c + a @ b.T
+    F.gemm_nt(a, b, c)
+    np.testing.assert_allclose(c, expected, rtol=tol, atol=tol)
+
+
+def test_padded_rounds_up():
+    assert [F.padded(n, 8) for n in (0, 1, 8, 9, 16)] == [0, 8, 8, 16, 16]
