@@ -165,7 +165,8 @@ def train_one(config, context):
                         **config["architecture"])
     loop = train.TrainConfig(steps=config["steps"], batch_size=config["batch_size"],
                              lr=config["learning_rate"], eval_every=config["eval_every"])
-    result = train.train(model, dataset, loop, checkpoint_path=context.checkpoint_path)
+    result = train.train(model, dataset, loop, checkpoint_path=context.checkpoint_path,
+                         should_stop=context.should_stop)
     curves = {key: result[key] for key in ("eval_steps", "test_acc", "train_acc", "test_loss", "train_loss")}
     return {"train_examples": len(dataset["y"]), "final_test_acc": result["test_acc"][-1],
             "final_train_acc": result["train_acc"][-1],
@@ -255,22 +256,32 @@ def plot_final(accuracy):
 
 # %% Ablations
 def run_ablations(settings, run, args):
-    """Ablation 9 at 1k and 5k, `ablation_seeds` initialisations each: mean and SD."""
+    """Ablation 9 at 1k and 5k, `ablation_seeds` initialisations each.
+
+    Returns the rows for the results table (mean ± SD at each size) and the JSON.
+    """
     variants = {**VARIANTS, **ABLATION_VARIANTS}
     seeds = [args.seed + i for i in range(settings.ablation_seeds)]
     configs = make_configs(settings, variants, settings.ablation_sizes, seeds)
     accuracy = final_accuracies(configs, run_sweep(configs, run, args, "ablation runs"))
     sizes = sorted({n for n, _ in accuracy})
+    spread = {n: max(np.std(accuracy[(n, name)]) for name in VARIANTS) for n in sizes}
+    print_ablations(accuracy, variants, sizes, spread, len(seeds))
+    table = [(f"ablation, {name}: final test acc. at {' / '.join(f'{n // 1000}k' for n in sizes)} (%)", "—",
+              " / ".join(experiment.mean_sd(accuracy[(n, name)]) for n in sizes)) for name in variants]
+    return table, {"seeds": seeds, "largest_seed_sd": spread,
+                   "final_test_acc": {f"{name}/{n}": accuracy[(n, name)] for n in sizes for name in variants},
+                   "pooling_gap": {n: pooling_gap(accuracy, n) for n in sizes}}
+
+
+def print_ablations(accuracy, variants, sizes, spread, n_seeds):
+    """Mean ± SD per variant and size; then, is the pooling gap larger than the seed spread?"""
     rows = [(name, *(experiment.mean_sd(accuracy[(n, name)]) for n in sizes)) for name in variants]
     experiment.print_table(rows, headers=("variant", *(f"{n // 1000}k: test acc. (%)" for n in sizes)),
-                           title=f"Ablation 9: final test accuracy, mean ± SD over {len(seeds)} seeds")
-    spread = {n: max(np.std(accuracy[(n, name)]) for name in VARIANTS) for n in sizes}
+                           title=f"Ablation 9: final test accuracy, mean ± SD over {n_seeds} seeds")
     for n in sizes:
         print(f"{n // 1000}k: pooling minus no pooling {pooling_gap(accuracy, n):+.1f} points; "
               f"largest seed SD of the five variants {spread[n]:.1f}")
-    return {"seeds": seeds, "final_test_acc": {f"{name}/{n}": accuracy[(n, name)]
-                                               for n in sizes for name in variants},
-            "pooling_gap": {n: pooling_gap(accuracy, n) for n in sizes}, "largest_seed_sd": spread}
 
 
 # %% Main
@@ -289,16 +300,17 @@ def main():
     run.save_figure(plot_curves(configs, results), "accuracy_vs_step")
     run.save_figure(plot_final(accuracy), "accuracy_vs_training_set_size")
     sizes = sorted({n for n, _ in accuracy})
-    experiment.print_table(paper_table(accuracy) + claim_rows(accuracy, sizes),
-                           headers=("quantity", "notebook", "this run"),
+    table = paper_table(accuracy) + claim_rows(accuracy, sizes)
+    experiment.print_table(table, headers=("quantity", "notebook", "this run"),
                            title=f"Final test accuracy after {settings.total_steps} steps, seed {args.seed}")
     output = {"runs": [{"variant": c["variant"], "init_seed": c["init_seed"], **r}
                        for c, r in zip(configs, results)],
               "final_test_acc": {f"{name}/{n}": accs[0] for (n, name), accs in accuracy.items()},
               "pooling_gap": {n: pooling_gap(accuracy, n) for n in sizes}}
     if args.ablations:
-        output["ablations"] = run_ablations(settings, run, args)
-    run.save_results("results", output)
+        ablation_table, output["ablations"] = run_ablations(settings, run, args)
+        table += ablation_table
+    run.save_results("results", output, table)
 
 
 if __name__ == "__main__":
