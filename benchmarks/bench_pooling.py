@@ -35,17 +35,20 @@ def load_chapter():
 def timed_run(chapter, variant, dataset, steps, eval_every):
     model = chapter.ConvPooling(nn.TorchGenerator(0), **chapter.VARIANTS[variant])
     config = train.TrainConfig(steps=steps, eval_every=eval_every)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     results = train.train(model, dataset, config)
-    return time.perf_counter() - start, results["final_test_acc"]
+    return time.perf_counter() - start, time.process_time() - cpu_start, results["final_test_acc"]
 
 
 def bench_variant(chapter, variant, dataset, ns):
-    """{'variant', 'seconds_per_1000_steps' (median), 'runs_seconds_per_1000_steps', 'final_test_acc'}."""
+    """{'variant', 'seconds_per_1000_steps' (median), 'runs_seconds_per_1000_steps',
+    'cpu_seconds_per_1000_steps' (median), 'final_test_acc'}."""
     runs = [timed_run(chapter, variant, dataset, ns.steps, ns.eval_every) for _ in range(ns.repeats)]
-    per_1000 = sorted(1000 * seconds / ns.steps for seconds, _ in runs)
+    per_1000 = sorted(1000 * seconds / ns.steps for seconds, _, _ in runs)
+    cpu_per_1000 = float(np.median([1000 * cpu / ns.steps for _, cpu, _ in runs]))
     return {"variant": variant, "seconds_per_1000_steps": float(np.median(per_1000)),
-            "runs_seconds_per_1000_steps": per_1000, "final_test_acc": runs[0][1]}
+            "runs_seconds_per_1000_steps": per_1000, "cpu_seconds_per_1000_steps": cpu_per_1000,
+            "final_test_acc": runs[0][2]}
 
 
 def main():
@@ -68,8 +71,8 @@ def main():
     rows = [bench_variant(chapter, variant, dataset, ns) for variant in ns.variant]
     for row in rows:
         print(f"{row['variant']}: {row['seconds_per_1000_steps']:.3f} s per 1000 steps (median of "
-              f"{ns.repeats}: {', '.join(f'{s:.3f}' for s in row['runs_seconds_per_1000_steps'])}); "
-              f"final test acc {row['final_test_acc']:.3f}")
+              f"{ns.repeats}: {', '.join(f'{s:.3f}' for s in row['runs_seconds_per_1000_steps'])}), "
+              f"CPU {row['cpu_seconds_per_1000_steps']:.3f} s; final test acc {row['final_test_acc']:.3f}")
     print(f"{ns.train_examples} training examples, evaluation every {ns.eval_every} steps; "
           f"warm-up run of 10 steps {warmup_seconds:.2f} s")
     if ns.json:
