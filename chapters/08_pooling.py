@@ -196,14 +196,33 @@ def pooling_gap(accuracy, n):
 
 
 def claim_rows(accuracy, sizes):
-    """The paper's claim, checked at the smallest and the largest size, notebook vs this run."""
+    """The paper's claim, checked at the smallest and the largest size, notebook vs this run.
+
+    The last row gives the scale of chance: the binomial SD of an accuracy
+    measured on 1000 test examples. A gap within about twice that is noise.
+    """
     smallest, largest = min(sizes), max(sizes)
     notebook = {key: [value] for key, value in PAPER.items()}
     rows = [(f"pooling minus no pooling, {n // 1000}k (points)", f"{pooling_gap(notebook, n):+.1f}",
              f"{pooling_gap(accuracy, n):+.1f}") for n in (smallest, largest)]
+    rows.append((f"max / avg / L2 pool minus no pooling, {largest // 1000}k (points)",
+                 each_pool_gap(notebook, largest), each_pool_gap(accuracy, largest)))
     rows.append((f"pooling helps at {smallest // 1000}k / hinders at {largest // 1000}k / benefit shrinks?",
                  verdict(notebook, smallest, largest), verdict(accuracy, smallest, largest)))
+    rows.append((f"binomial SD of one test accuracy at {largest // 1000}k (points)",
+                 f"{binomial_sd(notebook, largest):.1f}", f"{binomial_sd(accuracy, largest):.1f}"))
     return rows
+
+
+def each_pool_gap(accuracy, n):
+    base = np.mean(accuracy[(n, "no_pool")])
+    return " / ".join(f"{np.mean(accuracy[(n, p)]) - base:+.1f}" for p in ("max_pool", "avg_pool", "l2_pool"))
+
+
+def binomial_sd(accuracy, n, test_examples=1000):
+    """sqrt(p (1 - p) / test_examples) in points, p the mean accuracy of the five variants."""
+    p = np.mean([np.mean(accuracy[(n, name)]) for name in VARIANTS]) / 100
+    return 100 * np.sqrt(p * (1 - p) / test_examples)
 
 
 def verdict(accuracy, smallest, largest):
