@@ -211,37 +211,79 @@ class GRU(Module):
         return gru(x, self.direction_parameters(""), reverse)
 
 
-def _windows(x, kernel_size, stride):
-    """x: (B, C, L) -> (B, C, L_out, kernel_size) sliding windows (differentiable)."""
-    length = x.shape[-1]
-    if not 1 <= kernel_size <= length:
-        raise ValueError(f"pooling: kernel_size must be in [1, {length}], got {kernel_size}")
-    starts = np.arange(0, length - kernel_size + 1, stride)
-    return x[..., starts[:, None] + np.arange(kernel_size)]
+# ---------------------------------------------------------------- pooling
+# Each pooling layer reduces every window of k neighbours to one number:
+# x: (B, C, L) -> (B, C, L_out), L_out = (L - k) // s + 1, windows starting at
+# 0, s, 2s, ... (no padding, as PyTorch's defaults). The stride s defaults to k
+# (windows side by side).
+#
+# The trick: entry j of every window is one strided slice, x[..., j::s]. A
+# pooling layer combines its k slices elementwise (k - 1 adds, or maxima)
+# instead of reducing over a length-k axis, which NumPy does slowly for small
+# k. Slices, adds and `where` are differentiable ops, so the layers are
+# differentiable to any order, and a slice's backward writes into zeros
+# without a scatter-add.
+
+def _check_window(name, kernel_size, stride):
+    """(kernel_size, stride), stride defaulting to kernel_size; ValueError if not integers >= 1."""
+    stride = kernel_size if stride is None else stride
+    for arg, value in (("kernel_size", kernel_size), ("stride", stride)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name}: {arg} must be an integer >= 1, got {value!r}")
+    return int(kernel_size), int(stride)
 
 
-class MaxPool1d(Module):
-    """Max over windows. x: (B, C, L) -> (B, C, (L - k) // s + 1); stride defaults to k."""
+class _Pool1d(Module):
+    """What the pooling layers share: kernel_size, stride and the window entries."""
 
     def __init__(self, kernel_size, stride=None):
         super().__init__()
-        self.kernel_size, self.stride = kernel_size, stride or kernel_size
+        self.kernel_size, self.stride = _check_window(type(self).__name__, kernel_size, stride)
+
+    def window_entries(self, x):
+        """x: (B, C, L) -> kernel_size Tensors (B, C, L_out): entry j of every window."""
+        length = x.shape[-1]
+        if self.kernel_size > length:
+            raise ValueError(f"{type(self).__name__}: kernel_size must be in [1, {length}] "
+                             f"(the input length), got {self.kernel_size}")
+        span = self.stride * ((length - self.kernel_size) // self.stride) + 1  # first to last start
+        return [x[..., j:j + span:self.stride] for j in range(self.kernel_size)]
+
+
+class MaxPool1d(_Pool1d):
+    """Largest entry of each window, as torch.nn.MaxPool1d (shapes above).
+
+    Ties: the whole gradient goes to the first maximum of the window (the
+    lowest index), as PyTorch's max_pool1d does; ops.max would share it
+    among the tied entries. A nan wins, as in PyTorch. The gradient is a
+    0/1 selection, so the second derivative is zero (away from ties).
+    """
 
     def forward(self, x):
-        return _windows(x, self.kernel_size, self.stride).max(axis=-1)
+        entries = self.window_entries(x)
+        largest = entries[0]
+        for entry in entries[1:]:
+            # strictly larger: on a tie the earlier entry keeps the gradient
+            later_wins = (entry.data > largest.data) | np.isnan(entry.data)
+            largest = ops.where(later_wins, entry, largest)
+        return largest
 
 
-class AvgPool1d(MaxPool1d):
-    """Mean over windows; shapes as MaxPool1d."""
+class AvgPool1d(_Pool1d):
+    """Mean of each window, as torch.nn.AvgPool1d (shapes above)."""
 
     def forward(self, x):
-        return _windows(x, self.kernel_size, self.stride).mean(axis=-1)
+        entries = self.window_entries(x)
+        return _add_all(entries) * (1.0 / self.kernel_size)
 
 
-class LPPool1d(MaxPool1d):
-    """Power-average pooling as torch.nn.LPPool1d: (sum over window of x^p)^(1/p).
+class LPPool1d(_Pool1d):
+    """Power-average pooling as torch.nn.LPPool1d with p = 2 (shapes above):
+    sqrt(sum of x^2 over the window), the window's Euclidean norm.
 
-    Only p = 2 is provided: sqrt(sum x^2).
+    An all-zero window (common after a ReLU) gives 0 with a zero gradient,
+    as PyTorch, whose lp_pool1d passes the sum through a relu (gradient 0
+    at 0); sqrt's own gradient there, 0 * inf, would be nan.
     """
 
     def __init__(self, kernel_size, stride=None, p=2):
@@ -250,7 +292,18 @@ class LPPool1d(MaxPool1d):
         super().__init__(kernel_size, stride)
 
     def forward(self, x):
-        return ops.sqrt(ops.square(_windows(x, self.kernel_size, self.stride)).sum(axis=-1))
+        sum_of_squares = _add_all([ops.square(entry) for entry in self.window_entries(x)])
+        nonzero = sum_of_squares.data > 0
+        # sqrt sees 1 in place of 0, so no inf is ever made; where then puts the 0 back.
+        norm = ops.sqrt(ops.where(nonzero, sum_of_squares, 1.0))
+        return ops.where(nonzero, norm, 0.0)
+
+
+def _add_all(tensors):
+    total = tensors[0]
+    for t in tensors[1:]:
+        total = total + t
+    return total
 
 
 class Flatten(Module):

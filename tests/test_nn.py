@@ -176,32 +176,6 @@ def test_gru_float32_stays_float32():
     assert all(g.dtype == np.float32 for g in grad(out.sum(), params))
 
 
-# ---------------------------------------------------------------- pooling
-
-def windows_np(x, size, stride):
-    starts = range(0, x.shape[-1] - size + 1, stride)
-    return np.stack([x[..., s:s + size] for s in starts], axis=-2)
-
-
-@pytest.mark.parametrize("layer, reduce", [
-    (nn.MaxPool1d(3, 2), lambda w: w.max(-1)),
-    (nn.AvgPool1d(2), lambda w: w.mean(-1)),
-    (nn.LPPool1d(3, 1), lambda w: np.sqrt((w ** 2).sum(-1))),
-])
-def test_pooling_matches_numpy_and_differentiates(layer, reduce):
-    x = np.random.default_rng(7).normal(size=(2, 3, 9))
-    size, stride = layer.kernel_size, layer.stride
-    np.testing.assert_allclose(layer(Tensor(x)).data, reduce(windows_np(x, size, stride)), rtol=1e-14)
-    check_grad(lambda x: layer(x), [x])
-
-
-def test_pooling_rejects_bad_kernel_and_p():
-    with pytest.raises(ValueError, match="kernel_size"):
-        nn.MaxPool1d(10)(Tensor(np.zeros((1, 1, 5))))
-    with pytest.raises(ValueError, match="p=2"):
-        nn.LPPool1d(2, p=3)
-
-
 def test_flatten_and_sequential():
     model = nn.Sequential(nn.Conv1d(1, 2, 3, np.random.default_rng(0)), ops.relu, nn.Flatten())
     assert model(Tensor(np.ones((4, 1, 10)))).shape == (4, 16)
