@@ -109,7 +109,11 @@ class Module:
 
 
 class Sequential(Module):
-    """Apply modules (or plain functions like ops.relu) one after the other."""
+    """Apply modules (or plain functions like ops.relu) one after the other.
+
+    A Linear or Conv1d directly followed by ops.relu runs as one fused op
+    (``layer(x, relu=True)``): the same numbers, one graph node fewer.
+    """
 
     def __init__(self, *layers):
         super().__init__()
@@ -117,11 +121,23 @@ class Sequential(Module):
         for i, layer in enumerate(layers):
             if isinstance(layer, Module):
                 setattr(self, str(i), layer)
+        self._plan = _fuse_relus(self.layers)
 
     def forward(self, x):
-        for layer in self.layers:
-            x = layer(x)
+        for layer, relu in self._plan:
+            x = layer(x, relu=True) if relu else layer(x)
         return x
+
+
+def _fuse_relus(layers):
+    """[(layer, relu)]: each Linear or Conv1d that ops.relu follows takes the relu in."""
+    plan = []
+    for layer in layers:
+        if layer is ops.relu and plan and isinstance(plan[-1][0], (Linear, Conv1d)) and not plan[-1][1]:
+            plan[-1] = (plan[-1][0], True)
+        else:
+            plan.append((layer, False))
+    return plan
 
 
 def count_parameters(module):

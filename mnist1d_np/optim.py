@@ -200,7 +200,9 @@ def adam_in_place(p, g, m, v, weight_decay, b1, one_minus_b1, b2, one_minus_b2, 
         p[i] = p[i] - step_size * (m[i] / (np.sqrt(v[i]) / sqrt_bc2 + eps))
 
 
-adam_in_place = njit(cache=True)(adam_in_place)
+# error_model="numpy": x / 0 gives inf or nan as in NumPy instead of raising, which
+# removes a branch per division and lets LLVM vectorise the loop (2x here).
+adam_in_place = njit(cache=True, error_model="numpy")(adam_in_place)
 
 
 def adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
