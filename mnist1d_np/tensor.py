@@ -21,11 +21,13 @@ Memory: a node refers to its inputs, never to its own output, so graphs hold
 no reference cycles and are freed by reference counting alone.
 """
 import contextlib
+import gc
 import itertools
+import operator
 
 import numpy as np
 
-__all__ = ["Tensor", "grad", "no_grad", "is_grad_enabled", "make_op"]
+__all__ = ["Tensor", "grad", "no_grad", "is_grad_enabled", "make_op", "cycle_collector_paused"]
 
 
 class _GradMode:
@@ -57,6 +59,28 @@ def _recording(enabled):
 def no_grad():
     """Context manager (or ``@no_grad()`` decorator) that stops graph recording."""
     return _recording(False)
+
+
+@contextlib.contextmanager
+def cycle_collector_paused():
+    """Context manager or decorator: Python's cyclic garbage collector is off inside.
+
+    For building a large graph, such as an unrolled training run. As a
+    decorator of the function that builds and drops the graph, it also
+    frees the graph before the collector resumes (else the collector's first
+    pass would visit all of it). The engine
+    makes no reference cycles, so reference counting alone frees its graphs;
+    the cyclic collector only costs time there, since each of its full passes
+    visits every live object, and 200 unrolled steps keep ~10^5 alive
+    (chapter 04: ~20 % of an outer step). The previous state is restored.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class _Node:
@@ -424,33 +448,35 @@ def _relevant_order(outputs, wanted):
     list in topological order (inputs before the tensors computed from them)
     and as a set.
 
-    Iterative depth-first search with an explicit stack: a recursive one
-    overflows on the 10^5-deep graphs of unrolled training loops. A tensor is
-    relevant if it is wanted or one of its inputs is relevant; when a tensor
-    is finished, all its inputs are, so this is decided on the way out.
+    Two passes, no recursion (a recursive search overflows on the 10^5-deep
+    graphs of unrolled training loops). First, every tensor the outputs
+    reach, by an explicit stack. Then those in creation order, which is a
+    topological order (an op's inputs exist before its output): a tensor is
+    relevant if it is wanted or one of its inputs is relevant, and its
+    inputs have been decided by then. Sorting by creation number is one C
+    call; it replaces the bookkeeping of a post-order search.
 
     A tensor created before every wanted input cannot depend on any of them,
     so the search does not go behind it. This keeps each step of an unrolled
     loop from re-walking the whole history (which made it quadratic).
     """
-    order, visited, relevant = [], set(), set()
     oldest = min((x._seq for x in wanted), default=0)
-    stack = [(y, False) for y in outputs if y.requires_grad]
+    reached, stack = set(), [y for y in outputs if y.requires_grad]
     while stack:
-        t, inputs_done = stack.pop()
-        node = t._node
-        if inputs_done:
-            if t in wanted or _any_relevant(node, relevant):
-                relevant.add(t)
-                order.append(t)
-        elif t not in visited:
-            visited.add(t)
-            stack.append((t, True))
-            if node is not None and t._seq > oldest:
-                for x in node.inputs:
-                    if x not in visited:
-                        stack.append((x, False))
+        t = stack.pop()
+        if t not in reached:
+            reached.add(t)
+            if t._node is not None and t._seq > oldest:
+                stack.extend(t._node.inputs)
+    order, relevant = [], set()
+    for t in sorted(reached, key=_creation_number):
+        if t in wanted or _any_relevant(t._node, relevant):
+            relevant.add(t)
+            order.append(t)
     return order, relevant
+
+
+_creation_number = operator.attrgetter("_seq")
 
 
 def _any_relevant(node, relevant):
