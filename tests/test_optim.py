@@ -218,3 +218,33 @@ def test_rmsprop_two_steps_by_hand():
 def test_sgd_momentum_two_steps_by_hand():
     # PyTorch's form: buf = g, then buf = 0.9 * 0.5 - 0.25 = 0.2; p = 1 - 0.05 - 0.02
     assert two_steps(sgd(0.1, momentum=0.9)) == pytest.approx(0.93, rel=1e-12)
+
+
+# ---------------------------------------------------------------- Adam's in-place fast path
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_adam_fast_path_is_the_rules_step(rng, dtype, weight_decay):
+    """The numba pass (float arrays) against Adam.step, the rule written once, over three steps."""
+    rule = adam(0.01, weight_decay=weight_decay)
+    params = {"w": rng.normal(size=(30, 7)).astype(dtype), "b": rng.normal(size=7).astype(dtype)}
+    expected = {k: (p.copy(), np.zeros_like(p), np.zeros_like(p)) for k, p in params.items()}
+    state = rule.init(params)
+    for step in (1, 2, 3):
+        grads = {k: rng.normal(size=p.shape).astype(dtype) for k, p in params.items()}
+        assert rule.update(params, grads, state)[0] is params
+        expected = {k: rule.step(*expected[k][:1], grads[k], *expected[k][1:], step) for k in params}
+    for k, (p, m, v) in expected.items():
+        for ours, reference in ((params[k], p), (state["m"][k], m), (state["v"][k], v)):
+            assert ours.dtype == dtype
+            np.testing.assert_allclose(ours, reference, rtol=2 * np.finfo(dtype).eps, atol=0)
+
+
+def test_adam_fast_path_steps_aside_for_strided_arrays(rng):
+    """A non-contiguous parameter takes the general path, with the same result."""
+    rule, base = adam(0.01), rng.normal(size=(6, 4))
+    strided, contiguous = base.copy()[:, ::2], np.ascontiguousarray(base[:, ::2])
+    g = rng.normal(size=strided.shape)
+    for p in (strided, contiguous):
+        rule.update([p], [g], rule.init([p]))
+    np.testing.assert_allclose(strided, contiguous, rtol=1e-15)
