@@ -17,27 +17,35 @@ holding a JSON object. The script uses only library calls that predate issue
 11, so `PYTHONPATH=<old checkout> python benchmarks/bench_train.py` measures
 old code on the same workloads (run old and new alternately: see README).
 
-Where the time goes (cProfile, float32, 1000 steps without evaluation)
------------------------------------------------------------------------
-Before issue 11 (e8dd3c0), MLP: 10 graph nodes per forward (matmul, add,
-relu per layer, the residual add, cross_entropy); the backward ran every
-Tensor rule unrecorded, each allocating wrappers and calling ops (transpose,
-matmul with its checks, sum_to): ~8000 matmul calls per 1000 steps for 3000
-real forward products. Shares of the profile: the ops' Python around the
-matmuls and the graph walk (_relevant_order 11 %, _record/_node_for 10 %,
-_backward's own work 4 %), Adam's dozen NumPy passes over the 15210
-parameters 10 %, the arithmetic itself about a third.
-CNN: the three conv kernels ~45 %; the rest per-op Python (relu and its
-mask as separate ops, sum_to of the bias gradients through einsum, Tensor
-wrappers, _add_gradient) and Adam.
+Where the time goes (issue 11; 2026-11-26, machine heavily loaded, so CPU time)
+-------------------------------------------------------------------------------
+cProfile with the CPU-time clock, float32, 1000 steps of train.train without
+evaluation; shares are of the profiled total (profiling inflates Python calls,
+so they overweight per-op overhead a little). Unprofiled CPU seconds per
+1000 such steps are given too.
 
-After: one node per layer (ops.linear, conv1d with relu=True), a
-first-order walk on raw arrays with each fused op's `first_order` rule
-calling NumPy / the kernels directly, Adam as one numba pass (2x faster than
-its NumPy passes, same arithmetic), the flat gradient buffer reused. MLP:
-the fused linear's forward and backward (their matmuls) ~55 % of the
-profile, Adam ~10 %, cross_entropy ~10 %, the graph walk ~10 %. CNN: the
-conv kernels ~60 %, the rest as for the MLP.
+MLP before (e8dd3c0): 10 graph nodes per forward (matmul, add, relu per
+layer, the residual add, cross_entropy), and a backward that ran every Tensor
+rule unrecorded: 8 matmul calls per step for 3 real products plus 5
+transposes and 3 sum_to ops, each through the op machinery. The walk
+(_backward's own work and the gradient additions) and building nodes
+(_record, _node_for, Tensor) ~25 %, _relevant_order 12 %, the matmul op
+(checks and dispatch around np.matmul) 17 %, Adam's dozen NumPy passes 9 %.
+About 0.38 CPU s; a hand-written NumPy step of the same arithmetic, 0.20 s.
+
+MLP after: 5 nodes per forward (ops.linear with its relu, the residual add,
+cross_entropy); the first-order walk carries arrays and calls each fused
+op's `first_order` rule, which is the arithmetic and nothing else. The
+linear forward and backward (mostly their matmuls) ~30 %, cross_entropy
+~17 %, _relevant_order 10 %, Adam 11 % (of which the numba pass itself 1 %:
+the rest is the Python around it). About 0.31 CPU s (-20 %).
+
+CNN before: the conv kernels 22 % of the profile (~0.7 of 1.2 CPU s
+unprofiled: most of the step); around them relu and its mask as separate
+ops, sum_to of the bias gradients, Tensor wrappers, the walk. After: conv1d
+with relu=True is one node whose first-order rule calls the kernels
+directly; the kernels are now ~30 % of the profile and ~65 % of the
+unprofiled step, so what is left to gain is in the kernels (issue 11 notes).
 
 Timings: see the README's benchmark table (old and new measured alternately
 in the same minutes, with the date).
