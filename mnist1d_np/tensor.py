@@ -10,8 +10,9 @@ Backward rules are written with Tensor ops, so when ``create_graph=True`` the
 backward pass is itself recorded and can be differentiated again, to any
 order. With ``create_graph=False`` (ordinary training) nothing is recorded
 and the walk carries plain ndarrays: an op may give a ``first_order`` rule
-on arrays (the hot ops do: ``ops.linear``, ``conv1d``, ``cross_entropy``),
-and the others' Tensor rules run unrecorded on thin wrappers.
+on arrays (the hot ops do: ``ops.linear``, ``conv1d``, ``cross_entropy``,
+and add, mul, matmul, ...), and the others' Tensor rules run unrecorded on
+thin wrappers.
 
 This module knows nothing of the op library: ``ops`` builds on ``Tensor`` and,
 when imported, gives it its operators (``+``, ``@``, ``.sum()``, ...). New ops
@@ -65,14 +66,14 @@ def no_grad():
 def cycle_collector_paused():
     """Context manager or decorator: Python's cyclic garbage collector is off inside.
 
-    For building a large graph, such as an unrolled training run. As a
-    decorator of the function that builds and drops the graph, it also
-    frees the graph before the collector resumes (else the collector's first
-    pass would visit all of it). The engine
+    For building a large graph, such as an unrolled training run. The engine
     makes no reference cycles, so reference counting alone frees its graphs;
     the cyclic collector only costs time there, since each of its full passes
     visits every live object, and 200 unrolled steps keep ~10^5 alive
-    (chapter 04: ~20 % of an outer step). The previous state is restored.
+    (chapter 04: ~20 % of an outer step). Used as a decorator of the function
+    that builds and drops the graph, it also frees the graph before the
+    collector resumes (else the collector's first pass would visit all of
+    it). The previous state is restored.
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -252,8 +253,8 @@ def make_op(name, out_data, inputs, vjps, differentiable_backward=True, first_or
 
     A joint rule may also return None for an input that does not require a
     gradient. A rule that returns the wrong shape or dtype raises a
-    RuntimeError naming the op. Inside a rule, ``is_grad_enabled()`` says whether the backward
-    pass is being recorded. Gradients may share memory with each other and
+    RuntimeError naming the op. Inside a rule, ``is_grad_enabled()`` says
+    whether the backward pass is being recorded. Gradients may share memory with each other and
     with ``grad_outputs``: treat them as read-only.
     """
     inputs = tuple(inputs)
