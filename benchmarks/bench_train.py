@@ -47,8 +47,17 @@ with relu=True is one node whose first-order rule calls the kernels
 directly; the kernels are now ~30 % of the profile and ~65 % of the
 unprofiled step, so what is left to gain is in the kernels (issue 11 notes).
 
-Timings: see the README's benchmark table (old and new measured alternately
-in the same minutes, with the date).
+Measured side by side (2026-11-26, 00:06-00:32 UTC, old and new code run
+alternately, 4 rounds each; the machine was heavily loaded by other jobs, so
+process CPU time, which load barely moves for these single-threaded loops,
+not wall time, which varied 4x between neighbouring runs): per 1000 steps of
+the paper's loop with evaluation, MLP 0.410 -> 0.328 CPU s (pairwise
+new/old 0.74-0.82, median 0.79), CNN 1.156 -> 1.103 (0.90-1.00, median
+0.97; an earlier round 0.91), chapter 04's outer step 0.127 -> 0.102 (0.76-0.84,
+median 0.81). The new workloads (wall time, 3 rounds): lottery_mlp 0.81x,
+the double-descent ones 0.94-1.10x, within the noise: their epochs are
+dominated by the evaluation of 16000 examples and by arithmetic
+(CPU time of dd_mlp300's steps 0.95x, of its evaluation 0.97x).
 """
 import argparse
 import json
