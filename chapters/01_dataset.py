@@ -17,19 +17,41 @@ frozen dataset (to ~1e-12).
 
 Run: python chapters/01_dataset.py          (a few seconds)
      python chapters/01_dataset.py --quick  (the same, with one timing run)
+In a notebook (VS Code, or Jupyter with jupytext) the `# %%` cells run one by one.
+
+Try it
+------
+- Compare `data.make_dataset(data.get_dataset_args(shuffle_seq=True))` with
+  the default: the same examples, positions permuted. Which of the figures
+  would still look like digits?
+- `data.get_dataset_args(corr_noise_scale=0, iid_noise_scale=0)`: without
+  noise, how different do two examples of one class still look? (Translation
+  and scaling alone.)
+- `--seed 7`: follow another example of digit 3 through the pipeline.
 """
+import dataclasses
 import time
 
 import numpy as np
 
 from mnist1d_np import data, experiment, plotting
 
-# ---------------------------------------------------------------- settings
+# %% Settings (the paper's)
 DATASET_ARGS = data.get_dataset_args()  # the paper's defaults: 5000 examples, seed 42
-EXAMPLE_LABEL = 3                       # the digit we follow through the pipeline
-EXAMPLES_PER_CLASS = 6
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    example_label: int = 3      # the digit we follow through the pipeline
+    examples_per_class: int = 6
+    timing_repeats: int = 5     # generation time: the median of this many runs
+
+
+QUICK = dict(timing_repeats=1)  # --quick
 PIPELINE = ["template", "pad", "pad+dilate", "scale", "translate", "noise", "shear", "subsample"]
 
+
+# %% The figures
 
 def plot_templates(templates):
     """Figure: the ten templates, each read top to bottom."""
@@ -61,6 +83,8 @@ def plot_pipeline(steps, info):
     return fig
 
 
+# %% The checks
+
 def dataset_statistics(dataset):
     """Sizes, class balance and moments of the standardised signals."""
     x_all = np.concatenate([dataset["x"], dataset["x_test"]])
@@ -82,32 +106,40 @@ def time_generation(args, repeats):
     return float(np.median(times))
 
 
-def main():
-    parser = experiment.chapter_parser("01_dataset", __doc__)
-    args = parser.parse_args()
-    run = experiment.Run("01_dataset", args, settings=DATASET_ARGS.as_dict())
-
-    dataset = data.make_dataset(DATASET_ARGS)
-    mismatches = data.fingerprint_mismatches(data.fingerprint(dataset), data.FROZEN_FINGERPRINT)
-    stats = dataset_statistics(dataset)
-    seconds = time_generation(DATASET_ARGS, 1 if args.quick else 5)
-
-    run.save_figure(plot_templates(dataset["templates"]), "templates")
-    steps, info = follow_one_digit(DATASET_ARGS, EXAMPLE_LABEL, args.seed)
-    run.save_figure(plot_pipeline(steps, info), "pipeline")
-    run.save_figure(plotting.plot_examples(dataset, EXAMPLES_PER_CLASS), "examples")
-
-    experiment.print_table([
+def paper_vs_run(stats, mismatches, seconds):
+    """Rows of the *quantity | paper | this run* table."""
+    return [
         ("train / test examples", "4000 / 1000", f"{stats['n_train']} / {stats['n_test']}"),
         ("length", 40, stats["length"]),
         ("train examples per class", "~400", f"{min(stats['train_per_class'])}–{max(stats['train_per_class'])}"),
         ("mean / std", "0 / 1", f"{stats['mean']:.2g} / {stats['std']:.6f}"),
         ("equals the frozen dataset (1e-12)", "yes", "yes" if not mismatches else f"NO: {mismatches}"),
         ("generation time (5000 examples)", "2.4 s (original, SciPy)", f"{seconds:.3f} s"),
-    ], title="MNIST-1D: paper vs this run")
+    ]
+
+
+# %% Main
+
+def main():
+    parser = experiment.chapter_parser("01_dataset", __doc__)
+    args = experiment.parse_args(parser)
+    settings = experiment.chapter_settings(Settings, QUICK, args.quick)
+    run = experiment.Run("01_dataset", args, {"dataset": DATASET_ARGS.as_dict(), **dataclasses.asdict(settings)})
+
+    dataset = data.make_dataset(DATASET_ARGS)
+    mismatches = data.fingerprint_mismatches(data.fingerprint(dataset), data.FROZEN_FINGERPRINT)
+    stats = dataset_statistics(dataset)
+    seconds = time_generation(DATASET_ARGS, settings.timing_repeats)
+    table = paper_vs_run(stats, mismatches, seconds)
+    experiment.print_table(table, title="MNIST-1D: paper vs this run")
+
+    run.save_figure(plot_templates(dataset["templates"]), "templates")
+    steps, info = follow_one_digit(DATASET_ARGS, settings.example_label, args.seed)
+    run.save_figure(plot_pipeline(steps, info), "pipeline")
+    run.save_figure(plotting.plot_examples(dataset, settings.examples_per_class), "examples")
     run.save_results("results", {"statistics": stats, "pipeline_example": info,
                                  "matches_frozen": not mismatches, "mismatched_fields": mismatches,
-                                 "generation_seconds_median": seconds})
+                                 "generation_seconds_median": seconds}, table)
     if mismatches:
         raise SystemExit(f"the generated dataset differs from the frozen one in {mismatches}")
 

@@ -18,27 +18,49 @@ Shuffling the 40 positions (one fixed permutation) changes nothing for the
 models without a notion of position (logistic, MLP) and hurts the CNN and
 GRU, whose weight sharing assumes neighbours are related.
 
-Run: python chapters/02_classifiers.py          (24 runs of 6000 steps; see the README for the time)
+Run: python chapters/02_classifiers.py          (24 runs of 6000 steps, 1-2 min on 2 cores)
      python chapters/02_classifiers.py --quick  (1 seed, 300 steps, < 1 min)
-Runs train in parallel processes (--workers, default: one per core), in
-float32 like PyTorch. Finished runs are saved as they complete, and a run
-that was interrupted resumes from its last checkpoint.
+The 24 runs are a sweep (mnist1d_np.runmany), in float32 like PyTorch, on
+--workers local processes (default: one per core) or on a dask cluster
+(--scheduler ADDRESS, see the README's *Sweeps*); the numbers do not depend
+on which. Each run is saved in OUT/runs/ as it finishes. Ctrl-C: no new run
+starts, the running ones stop at their next checkpoint (every 250 steps),
+and a line says how to resume (Ctrl-C again: stop now). Running the same
+command again skips the finished runs and continues the others from their
+last checkpoint.
+
+Try it:
+- `--seed 10`: three other initialisations per model. Does the ranking hold,
+  and does shuffling still cost the CNN and GRU more than 30 points?
+- In Settings, `steps=1000`: which models are close to their final accuracy
+  already, and which gain most from the long run?
+- Add `"noisy": {"iid_noise_scale": 0.2}` to DATASETS (and a PAPER entry
+  "—" for it): which model's spatial prior helps most against noise?
 """
-import concurrent.futures
 import dataclasses
-import os
+import functools
+import json
 
 import numpy as np
 
-from mnist1d_np import data, experiment, fileio, nn, plotting, train
+from mnist1d_np import data, experiment, nn, plotting, runmany, train
 
-# ---------------------------------------------------------------- settings (the paper's)
-MODELS = ["logistic", "mlp", "cnn", "gru"]
-DATASETS = {"mnist1d": {}, "shuffled": {"shuffle_seq": True}}  # both from seed 42
-SEEDS = [0, 1, 2]
-FULL = train.TrainConfig(steps=6000, batch_size=100, lr=1e-2, eval_every=250)
-QUICK = train.TrainConfig(steps=300, batch_size=100, lr=1e-2, eval_every=100)
-DTYPE = np.float32  # as PyTorch's default
+# %% Settings (the paper's)
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    steps: int = 6000          # Adam steps per run
+    batch_size: int = 100
+    lr: float = 1e-2
+    eval_every: int = 250      # evaluate (and checkpoint) every this many steps
+    seeds: tuple = (0, 1, 2)   # added to --seed: the models' initialisations
+    models: tuple = ("logistic", "mlp", "cnn", "gru")
+    dtype: str = "float32"     # as PyTorch's default
+
+
+QUICK = dict(steps=300, eval_every=100, seeds=(0,))
+DATASETS = {"mnist1d": {}, "shuffled": {"shuffle_seq": True}}  # get_dataset_args overrides; seed 42
 HUMAN_ACCURACY = 95.8
 PAPER = {  # early-stopped test accuracy, %, mean ± SD over 3 runs
     ("logistic", "mnist1d"): "32 ± 1", ("mlp", "mnist1d"): "68 ± 2",
@@ -47,38 +69,68 @@ PAPER = {  # early-stopped test accuracy, %, mean ± SD over 3 runs
     ("cnn", "shuffled"): "56 ± 2", ("gru", "shuffled"): "57 ± 2",
 }
 
+# %% The experiment
 
-def run_one(model_name, dataset, seed, config, run_dir, bar=None):
-    """Train one model from seed; reuse the saved result if this run finished before."""
-    key = f"{model_name}_{dataset['name']}_seed{seed}"
-    done_path = os.path.join(run_dir, key + ".json")
-    if os.path.exists(done_path):
-        done = fileio.read_json(done_path)
-        if done.get("config") == dataclasses.asdict(config):  # not, e.g., a --quick run's
-            return done
-    model = nn.make_model(model_name, np.random.default_rng(seed), dtype=DTYPE)
-    result = train.train(model, dataset, config, os.path.join(run_dir, key + ".ckpt.npz"), bar)
+
+def sweep_configs(settings, seed):
+    """One config per (dataset, model, seed), in table order: everything a run depends on."""
+    loop = train.TrainConfig(steps=settings.steps, batch_size=settings.batch_size,
+                             lr=settings.lr, eval_every=settings.eval_every)
+    return [{"dataset": name, "data": overrides, "model": model, "seed": seed + offset,
+             "train": dataclasses.asdict(loop), "dtype": settings.dtype}
+            for name, overrides in DATASETS.items() for model in settings.models
+            for offset in settings.seeds]
+
+
+def train_one(config, context):
+    """One run of the sweep: train config's model from its seed on its dataset.
+
+    Returns train.train's curves and the early-stopped evaluation.
+    """
+    dataset = make_data(json.dumps(config["data"], sort_keys=True))
+    model = nn.make_model(config["model"], np.random.default_rng(config["seed"]),
+                          dtype=np.dtype(config["dtype"]))
+    result = train.train(model, dataset, train.TrainConfig(**config["train"]), context.checkpoint_path,
+                         should_stop=context.should_stop)
     result["early_stopped"] = train.early_stopped(result)
-    result["config"] = dataclasses.asdict(config)
-    fileio.write_json(done_path, result)
     return result
 
 
-def run_all(jobs, config, run_dir, workers):
-    """Run every (model, dataset, seed) job, `workers` processes at a time.
+@functools.lru_cache(maxsize=None)
+def make_data(overrides_json):
+    """The dataset of get_dataset_args(**overrides), made once per process."""
+    return data.make_dataset(data.get_dataset_args(**json.loads(overrides_json)))
 
-    Each run is independent and single-threaded, so 2 workers use 2 cores
-    fully; the results do not depend on the number of workers.
-    """
-    bar = experiment.Progress(len(jobs) * config.steps, "training")
-    if workers == 1:
-        return [run_one(*job, config, run_dir, bar) for job in jobs]
-    with concurrent.futures.ProcessPoolExecutor(workers) as pool:
-        futures = [pool.submit(run_one, *job, config, run_dir) for job in jobs]
-        for future in concurrent.futures.as_completed(futures):
-            future.result()
-            bar.update(config.steps)
-        return [future.result() for future in futures]
+
+def group_runs(configs, results):
+    """{(model, dataset): [result of each seed]} from the sweep's flat lists."""
+    runs = {}
+    for config, result in zip(configs, results):
+        runs.setdefault((config["model"], config["dataset"]), []).append(result)
+    return runs
+
+
+def summarise(runs):
+    """Early-stopped and final test accuracies (%), per (model, dataset)."""
+    summary = {}
+    for (name, dataset), results in runs.items():
+        best = [100 * r["early_stopped"]["test_acc"] for r in results]
+        final = [100 * r["final_test_acc"] for r in results]
+        summary[f"{name}/{dataset}"] = {
+            "early_stopped_test_acc": best, "final_test_acc": final,
+            "early_stopped_mean": float(np.mean(best)), "early_stopped_sd": float(np.std(best))}
+    return summary
+
+
+def table(summary, settings):
+    """Rows of the *quantity | paper | this run* table."""
+    rows = [(f"{name} test acc., {ds} (%)", PAPER.get((name, ds), "—"),
+             experiment.mean_sd(summary[f"{name}/{ds}"]["early_stopped_test_acc"]))
+            for ds in DATASETS for name in settings.models]
+    rows.append(("human, mnist1d / shuffled (%)", "96 ± 1 / ~30 ± 10", "not measured"))
+    return rows
+
+# %% Figures
 
 
 def plot_curves(runs, models):
@@ -96,49 +148,27 @@ def plot_curves(runs, models):
     axes[1].legend(title="solid: MNIST-1D, dashed: shuffled", fontsize=7, title_fontsize=7)
     return fig
 
-
-def summarise(runs):
-    """Early-stopped and final test accuracies (%), per (model, dataset)."""
-    summary = {}
-    for (name, dataset), results in runs.items():
-        best = [100 * r["early_stopped"]["test_acc"] for r in results]
-        final = [100 * r["final_test_acc"] for r in results]
-        summary[f"{name}/{dataset}"] = {
-            "early_stopped_test_acc": best, "final_test_acc": final,
-            "early_stopped_mean": float(np.mean(best)), "early_stopped_sd": float(np.std(best))}
-    return summary
+# %% Main
 
 
 def main():
-    parser = experiment.chapter_parser("02_classifiers", __doc__)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="training runs in parallel processes (1: all in this process)")
-    args = parser.parse_args()
-    if args.workers < 1:
-        parser.error(f"--workers must be >= 1, got {args.workers}")
-    config, seeds = (QUICK, SEEDS[:1]) if args.quick else (FULL, SEEDS)
-    run = experiment.Run("02_classifiers", args, settings={
-        "config": dataclasses.asdict(config), "seeds": seeds, "models": MODELS})
-    datasets = {name: {"name": name, **data.make_dataset(data.get_dataset_args(**overrides))}
-                for name, overrides in DATASETS.items()}
-    run_dir = run.path("runs")
-    os.makedirs(run_dir, exist_ok=True)
+    parser = runmany.add_arguments(experiment.chapter_parser("02_classifiers", __doc__))
+    args = experiment.parse_args(parser)
+    settings = experiment.chapter_settings(Settings, QUICK, args.quick)
+    run = experiment.Run("02_classifiers", args, settings)
 
-    keys = [(name, ds) for ds in datasets for name in MODELS]
-    jobs = [(name, datasets[ds], args.seed + seed) for name, ds in keys for seed in seeds]
-    results = iter(run_all(jobs, config, run_dir, args.workers))
-    runs = {key: [next(results) for _ in seeds] for key in keys}
-
+    configs = sweep_configs(settings, args.seed)
+    results = runmany.run_many(train_one, configs, run.path("runs"), workers=args.workers,
+                               scheduler=args.scheduler, label="training runs")
+    runs = group_runs(configs, results)
     summary = summarise(runs)
-    run.save_figure(plot_curves(runs, MODELS), "accuracy")
-    rows = [(f"{name} test acc., {ds} (%)", PAPER[(name, ds)],
-             experiment.mean_sd(summary[f"{name}/{ds}"]["early_stopped_test_acc"]))
-            for ds in datasets for name in MODELS]
-    rows.append(("human, mnist1d / shuffled (%)", "96 ± 1 / ~30 ± 10", "not measured"))
-    experiment.print_table(rows, title=f"Early-stopped test accuracy, mean ± SD over {len(seeds)} "
-                                       f"seed(s), {config.steps} steps")
+
+    rows = table(summary, settings)
+    experiment.print_table(rows, title=(
+        f"Early-stopped test accuracy, mean ± SD over {len(settings.seeds)} seed(s), {settings.steps} steps"))
+    run.save_figure(plot_curves(runs, settings.models), "accuracy")
     run.save_results("results", {"summary": summary, "curves": {
-        f"{name}/{ds}": results for (name, ds), results in runs.items()}})
+        f"{name}/{ds}": results for (name, ds), results in runs.items()}}, rows)
 
 
 if __name__ == "__main__":

@@ -57,6 +57,7 @@ import time
 
 import numpy as np
 
+import mnist1d_np
 from mnist1d_np import Tensor, data, experiment, fileio, grad, nn, ops, optim, plotting, tensor, train
 from mnist1d_np.learned_activation import scalar_mlp
 
@@ -216,20 +217,27 @@ def meta_step(theta, settings, dataset, seed, outer_step):
     return meta_loss.item(), meta_grad, accuracy
 
 
-def metalearn(settings, dataset, seed, checkpoint_path, label="outer steps"):
-    """Outer SGD on g's parameters, resuming from checkpoint_path if it exists.
+def metalearn(settings, dataset, seed, folder, name="metalearn", on_checkpoint=None):
+    """Outer SGD on g's parameters, resuming from this run's checkpoint in `folder`.
 
+    The checkpoint's file name and contents carry the run's identity (its
+    settings, seed and package version: the data follow from the settings), so a
+    run with another seed or other settings never resumes it, nor overwrites it.
+    on_checkpoint(history): called after each checkpoint (e.g. to save partial results).
     Returns (theta, history, seconds per outer step run in this call, or None
     if the checkpoint was already complete).
     """
     theta = init_meta_params(settings, np.random.default_rng(seed))
     history = {"meta_loss": [], "test_acc": [], "snapshots": {}}
+    identity = {"chapter": "05_meta_activation", "settings": dataclasses.asdict(settings), "seed": seed,
+                "mnist1d_np_version": mnist1d_np.__version__}
+    checkpoint_path = fileio.checkpoint_path(folder, name, identity)
     start = 0
-    loaded = fileio.load_checkpoint(checkpoint_path)
-    if loaded is not None and loaded[1].get("settings") == _jsonable(settings):
+    loaded = fileio.load_checkpoint(checkpoint_path, identity)
+    if loaded is not None:
         theta, history, start = loaded[0]["theta"], loaded[1]["history"], loaded[1]["next_step"]
         print(f"resuming from outer step {start} ({checkpoint_path})")
-    bar = experiment.Progress(settings.outer_steps, label)
+    bar = experiment.Progress(settings.outer_steps, name)
     bar.update(start)
     clock = time.perf_counter()
     for step in range(start, settings.outer_steps):
@@ -241,16 +249,14 @@ def metalearn(settings, dataset, seed, checkpoint_path, label="outer steps"):
         history["test_acc"].append(accuracy)
         bar.update(1, meta_loss=meta_loss, test_acc=accuracy)
         if (step + 1) % settings.checkpoint_every == 0 or step + 1 == settings.outer_steps:
-            fileio.save_checkpoint(checkpoint_path, {"theta": theta},
-                                   {"next_step": step + 1, "history": history, "settings": _jsonable(settings)})
+            fileio.save_checkpoint(checkpoint_path, {"theta": theta}, {"next_step": step + 1, "history": history},
+                                   identity)
+            if on_checkpoint is not None:
+                on_checkpoint(history)
     history["snapshots"][str(settings.outer_steps)] = theta.tolist()
     steps_run = settings.outer_steps - start
     seconds_per_step = (time.perf_counter() - clock) / steps_run if steps_run else None
     return theta, history, seconds_per_step
-
-
-def _jsonable(settings):
-    return fileio.to_jsonable(dataclasses.asdict(settings))
 
 
 # %% Baselines and the piecewise-linear fit
@@ -320,8 +326,8 @@ def plot_results(history, table, snapshots, fit, settings):
 def run_experiment(run, settings, seed, ablations):
     """Metalearn g, fit it, compare it with the baselines; optionally the ablations."""
     dataset = in_dtype(data.make_dataset(data.get_dataset_args(num_samples=settings.num_samples)))
-    theta, history, seconds_per_step = metalearn(settings, dataset, seed,
-                                                 run.path("metalearn.ckpt.npz"), "metalearn")
+    theta, history, seconds_per_step = metalearn(settings, dataset, seed, run.path(""), "metalearn",
+                                                 on_checkpoint=lambda h: run.save_partial({"history": h}))
     fit = piecewise_linear_fit(theta, settings)
     activations = {"learned": learned_activation(Tensor(theta), settings),
                    "piecewise-linear fit": piecewise_linear(*fit)}
@@ -358,7 +364,7 @@ def run_ablations(run, settings, dataset, seed):
                 "width200": dataclasses.replace(settings, meta_hidden=(200,))}
     out = {}
     for name, variant in variants.items():
-        theta, history, _ = metalearn(variant, dataset, seed, run.path(f"{name}.ckpt.npz"), name)
+        theta, history, _ = metalearn(variant, dataset, seed, run.path(""), name)
         table = compare_activations({"learned": learned_activation(Tensor(theta), variant)}, variant,
                                     dataset, seed, settings.baseline_inits)
         out[name] = {"final_meta_loss": history["meta_loss"][-1], "test_acc": table["learned"]}

@@ -41,17 +41,17 @@ CORR_NOISE_SIGMA = 2.0  # Gaussian filter width of the correlated noise
 FILTER_TRUNCATE = 4.0   # as scipy.ndimage.gaussian_filter: radius = int(4 * 2 + 0.5) = 8
 
 FIELD_HELP = {
-    "num_samples": "total number of examples, train + test (>= 10; rounded down to a multiple of 10)",
+    "num_samples": "total number of examples, train + test (10 to 10**6; rounded down to a multiple of 10)",
     "train_split": "fraction of examples in the train set, in (0, 1)",
     "template_len": "length of the digit templates (must be 12)",
-    "padding": "range (low, high) of the number of zeros appended before dilation, 0 <= low <= high",
-    "scale_coeff": "amplitude scaling: x *= 1 + scale_coeff * U(-0.5, 0.5) (>= 0)",
-    "max_translation": "circular shift drawn from [0, max_translation) (>= 1)",
-    "corr_noise_scale": "std of the smoothed noise filling the padded region (>= 0)",
-    "iid_noise_scale": "std of the i.i.d. noise added everywhere (>= 0)",
-    "shear_scale": "linear trend: x -= shear_scale * U(-0.5, 0.5) * linspace(-0.5, 0.5) (>= 0)",
+    "padding": "range (low, high) of the number of zeros appended before dilation, 0 <= low <= high <= 10**4",
+    "scale_coeff": "amplitude scaling: x *= 1 + scale_coeff * U(-0.5, 0.5) (0 to 1000)",
+    "max_translation": "circular shift drawn from [0, max_translation) (1 to 10**4)",
+    "corr_noise_scale": "std of the smoothed noise filling the padded region (0 to 1000)",
+    "iid_noise_scale": "std of the i.i.d. noise added everywhere (0 to 1000)",
+    "shear_scale": "linear trend: x -= shear_scale * U(-0.5, 0.5) * linspace(-0.5, 0.5) (0 to 1000)",
     "shuffle_seq": "randomly permute the 40 positions of every example (the same permutation for all)",
-    "final_seq_length": "length of each example after subsampling (>= 2)",
+    "final_seq_length": "length of each example after subsampling (2 to 10**4)",
     "seed": "seed of the numpy RandomState that draws every random number (>= 0)",
 }
 
@@ -107,7 +107,9 @@ def _as_bool(name, value):
 
 
 def _as_padding(name, value):
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
+    # A sequence, not just anything with a length: a set has no order, and a
+    # dict's value[0] looks up the key 0.
+    if not isinstance(value, (tuple, list, np.ndarray)) or np.ndim(value) != 1 or len(value) != 2:
         raise ValueError(f"{name} must be a pair (low, high) of integers, got {value!r}")
     return (_as_int(name, value[0]), _as_int(name, value[1]))
 
@@ -120,11 +122,21 @@ _FIELD_KINDS = {
 }
 
 
+# Upper bounds: far beyond any experiment, low enough that the generator
+# neither runs out of memory (num_samples * length values, a few arrays of
+# them) nor overflows float64 (amplitudes of 1e308 gave NaN datasets).
+MAX_NUM_SAMPLES = 10**6
+MAX_LENGTH = 10**4      # padding high, max_translation, final_seq_length
+MAX_VALUES = 10**8      # num_samples * (template_len + padding high): 0.8 GB per float64 array
+MAX_SCALE = 1000.0      # scale_coeff and the noise and shear scales
+
+
 def _check_ranges(a):
     def require(ok, message):
         if not ok:
             raise ValueError(message)
-    require(a.num_samples >= 10, f"num_samples must be >= 10, got {a.num_samples}")
+    require(10 <= a.num_samples <= MAX_NUM_SAMPLES,
+            f"num_samples must be in [10, {MAX_NUM_SAMPLES}], got {a.num_samples}")
     require(0 < a.train_split < 1, f"train_split must be in (0, 1), got {a.train_split}")
     n_total = 10 * (a.num_samples // 10)
     n_train = int(n_total * a.train_split)
@@ -134,11 +146,21 @@ def _check_ranges(a):
     require(a.template_len == TEMPLATE_LEN,
             f"template_len must be {TEMPLATE_LEN} (the length of the templates), got {a.template_len}")
     low, high = a.padding
-    require(0 <= low <= high, f"padding must satisfy 0 <= low <= high, got {a.padding}")
-    require(a.max_translation >= 1, f"max_translation must be >= 1, got {a.max_translation}")
-    require(a.final_seq_length >= 2, f"final_seq_length must be >= 2, got {a.final_seq_length}")
+    require(0 <= low <= high <= MAX_LENGTH,
+            f"padding must satisfy 0 <= low <= high <= {MAX_LENGTH}, got {a.padding}")
+    require(a.num_samples * (a.template_len + high) <= MAX_VALUES,
+            f"num_samples * (template_len + padding high) must be <= {MAX_VALUES} (memory), "
+            f"got {a.num_samples} * {a.template_len + high}")
+    require(1 <= a.max_translation <= MAX_LENGTH,
+            f"max_translation must be in [1, {MAX_LENGTH}], got {a.max_translation}")
+    require(2 <= a.final_seq_length <= MAX_LENGTH,
+            f"final_seq_length must be in [2, {MAX_LENGTH}], got {a.final_seq_length}")
+    require(a.num_samples * a.final_seq_length <= MAX_VALUES,
+            f"num_samples * final_seq_length must be <= {MAX_VALUES} (memory), "
+            f"got {a.num_samples} * {a.final_seq_length}")
     for name in ("scale_coeff", "corr_noise_scale", "iid_noise_scale", "shear_scale"):
-        require(getattr(a, name) >= 0, f"{name} must be >= 0, got {getattr(a, name)}")
+        require(0 <= getattr(a, name) <= MAX_SCALE,
+                f"{name} must be in [0, {MAX_SCALE:g}], got {getattr(a, name)}")
     require(0 <= a.seed < 2**32, f"seed must be in [0, 2**32), got {a.seed}")
 
 
@@ -352,8 +374,11 @@ def make_dataset(args=None, templates=None):
     t = t / xs.std()
     xs = (xs - xs.mean()) / xs.std()
     split = int(len(ys) * args.train_split)
-    return {"x": xs[:split], "x_test": xs[split:], "y": ys[:split], "y_test": ys[split:],
-            "t": t, "templates": templates}
+    # C-contiguous, whatever the path (x[:, seq_perm] is not): float32 matrix
+    # products round differently on other memory layouts, so a copy sent to
+    # a worker or through a cache would otherwise train to other numbers.
+    parts = {"x": xs[:split], "x_test": xs[split:], "y": ys[:split], "y_test": ys[split:], "t": t}
+    return {**{k: np.ascontiguousarray(v) for k, v in parts.items()}, "templates": templates}
 
 
 def fingerprint(dataset):
@@ -414,34 +439,74 @@ def load_dataset(path):
             arrays = {k: f[k] for k in f.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as err:
         raise ValueError(f"{path}: not a readable .npz file ({err})") from None
-    missing = [k for k in _ARRAY_KEYS + ("args_json", "format", "templates_x") if k not in arrays]
-    if missing or int(arrays["format"]) != CACHE_FORMAT:
-        raise ValueError(f"{path}: not an mnist1d_np cache (missing {missing} or wrong format)")
+    missing = [k for k in _ARRAY_KEYS + ("args_json", "format") + _TEMPLATE_KEYS if k not in arrays]
+    if missing:
+        raise ValueError(f"{path}: not an mnist1d_np cache (missing {missing})")
+    try:  # int() of several values is a TypeError, of text a ValueError
+        cache_format, cached_args = int(arrays["format"]), json.loads(str(arrays["args_json"]))
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path}: not an mnist1d_np cache ({err})") from None
+    if cache_format != CACHE_FORMAT:
+        raise ValueError(f"{path}: cache format {cache_format}, expected {CACHE_FORMAT}")
     dataset = {k: arrays[k] for k in _ARRAY_KEYS}
     dataset["templates"] = {k: arrays[f"templates_{k}"] for k in ("x", "t", "y")}
-    return dataset, json.loads(str(arrays["args_json"]))
+    return dataset, cached_args
+
+
+_TEMPLATE_KEYS = ("templates_x", "templates_t", "templates_y")
+
+
+def check_dataset(dataset, args):
+    """Raise ValueError unless dataset has the arrays make_dataset(args) makes:
+    their dtypes, shapes, and finite values."""
+    n_total = 10 * (args.num_samples // 10)
+    n_train, length = int(n_total * args.train_split), args.final_seq_length
+    expected = {"x": ((n_train, length), np.float64), "x_test": ((n_total - n_train, length), np.float64),
+                "y": ((n_train,), np.int64), "y_test": ((n_total - n_train,), np.int64),
+                "t": ((length,), np.float64)}
+    arrays = dict(dataset, **{f"templates_{k}": v for k, v in dataset["templates"].items()})
+    expected.update({"templates_x": ((10, TEMPLATE_LEN), np.float64),
+                     "templates_t": ((TEMPLATE_LEN,), np.float64), "templates_y": ((10,), np.int64)})
+    for key, (shape, dtype) in expected.items():
+        array = arrays[key]
+        if array.shape != shape or array.dtype != dtype or not np.isfinite(array).all():
+            raise ValueError(f"{key} is {array.dtype} {array.shape}, expected finite {np.dtype(dtype)} {shape}")
 
 
 def get_dataset(args=None, path=None, regenerate=False):
     """The dataset for `args`, cached in `path` (.npz) if a path is given.
 
-    A cache made with other arguments, or corrupt or truncated, is
-    regenerated with a warning. Nothing is downloaded.
+    A cache made with other arguments, or corrupt, truncated or with arrays
+    of the wrong kind or shape, is regenerated with a warning. Nothing is
+    downloaded.
     """
     args = _coerce_args(args)
     if path is None:
         return make_dataset(args)
-    if not regenerate and os.path.exists(path):
-        try:
-            dataset, cached_args = load_dataset(path)
-            if cached_args == args.as_dict():
-                return dataset
-            warnings.warn(f"{path}: cached with other arguments; regenerating", stacklevel=2)
-        except ValueError as err:
-            warnings.warn(f"{err}; regenerating", stacklevel=2)
-    dataset = make_dataset(args)
-    save_dataset(dataset, path, args)
+    dataset = _read_cache(path, args) if not regenerate and os.path.exists(path) else None
+    if dataset is None:
+        dataset = make_dataset(args)
+        save_dataset(dataset, path, args)
     return dataset
+
+
+def _read_cache(path, args):
+    """The dataset cached at path if it is a sound one of args, else None and a warning."""
+    try:
+        dataset, cached_args = load_dataset(path)
+    except ValueError as err:
+        return _regenerating(str(err))
+    if cached_args != args.as_dict():
+        return _regenerating(f"{path}: cached with other arguments")
+    try:
+        check_dataset(dataset, args)
+    except ValueError as err:
+        return _regenerating(f"{path}: {err}")
+    return dataset
+
+
+def _regenerating(reason):
+    warnings.warn(f"{reason}; regenerating", stacklevel=4)
 
 
 # ---------------------------------------------------------------- command line

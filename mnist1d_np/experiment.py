@@ -8,6 +8,7 @@ keep only their lesson:
     settings = experiment.chapter_settings(Settings, QUICK, args.quick)
     run = experiment.Run("02_classifiers", args, settings)
     bar = experiment.Progress(n, "training"); ... bar.update(1, loss=loss)
+    run.save_partial({...})                   # at each checkpoint: "complete": false
     run.save_results("results", {...})        # JSON with settings and machine info
     run.save_figure(fig, "accuracy")          # PNG
     experiment.print_table([("CNN accuracy", "94 ± 2", "93.1 ± 0.8")])
@@ -22,7 +23,7 @@ import time
 import numpy as np
 
 from . import __version__
-from .fileio import write_json
+from .fileio import checkpoint_path, clean_temporary_files, write_json
 
 
 def chapter_parser(name, doc):
@@ -36,7 +37,7 @@ def chapter_parser(name, doc):
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--quick", action="store_true",
                         help="a small run that finishes in well under a minute")
-    parser.add_argument("--out", default=os.path.join("results", name),
+    parser.add_argument("--out", type=output_folder, default=os.path.join("results", name),
                         help="folder for figures (PNG), numbers (JSON) and checkpoints")
     parser.add_argument("--seed", type=seed_int, default=0, help="master random seed, in [0, 2**32 - 1]")
     return parser
@@ -65,6 +66,14 @@ def chapter_settings(settings_class, quick_overrides, quick, **overrides):
     `quick_overrides` replaced when quick, and then any explicit `overrides`."""
     settings = settings_class(**overrides)
     return dataclasses.replace(settings, **quick_overrides) if quick else settings
+
+
+def output_folder(text):
+    """argparse type: a folder for the outputs, or a path where one can be made
+    (checked at once, not after minutes of work)."""
+    if os.path.exists(text) and not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text} exists and is not a folder")
+    return text
 
 
 def seed_int(text):
@@ -108,6 +117,15 @@ class Progress:
         end = "\n" if self.done >= self.total or not self.interactive else ""
         self.stream.write(("\r" if self.interactive else "") + line + end)
         self.stream.flush()
+
+
+def progress(iterable, label="", total=None, **kwargs):
+    """Iterate over `iterable` while showing a Progress line."""
+    total = len(iterable) if total is None else total
+    bar = Progress(total, label, **kwargs)
+    for item in iterable:
+        yield item
+        bar.update()
 
 
 def _clock(seconds):
@@ -169,6 +187,10 @@ class Run:
     def __init__(self, name, args, settings=None):
         self.name, self.args = name, args
         self.out = args.out
+        if os.path.exists(self.out) and not os.path.isdir(self.out):
+            raise ValueError(f"--out {self.out} exists and is not a folder")
+        if os.path.isdir(self.out):
+            clean_temporary_files(self.out)  # left by an interrupted write
         if dataclasses.is_dataclass(settings):
             settings = dataclasses.asdict(settings)
         self.settings = dict(settings or {})
@@ -178,11 +200,32 @@ class Run:
         os.makedirs(self.out, exist_ok=True)
         return os.path.join(self.out, filename)
 
+    def identity(self, **extra):
+        """What makes this run this run: chapter, --quick, seed, settings,
+        package version, plus `extra` (e.g. data=dataset_args.as_dict())."""
+        return {"chapter": self.name, "quick": bool(getattr(self.args, "quick", False)),
+                "seed": getattr(self.args, "seed", None), "settings": self.settings,
+                "mnist1d_np_version": __version__, **extra}
+
+    def checkpoint_path(self, stem, **extra):
+        """OUT/stem-<hash of identity(**extra)>.ckpt.npz: a checkpoint file for
+        this run alone. Save and load it with identity=run.identity(**extra)."""
+        return checkpoint_path(self.path(""), stem, self.identity(**extra))
+
     def save_results(self, name, results, table=None):
         """Write results to OUT/name.json with settings, seed, version, wall time, date,
-        machine, and the *quantity | paper | this run* rows in `table` (which
-        `python -m mnist1d_np.report` turns into the README's results table)."""
-        record = {"chapter": self.name, "quick": bool(getattr(self.args, "quick", False)),
+        machine, "complete": true, and the *quantity | paper | this run* rows in
+        `table` (which `python -m mnist1d_np.report` turns into the README's results table)."""
+        return self._save(name, results, complete=True, table=table)
+
+    def save_partial(self, results, name="results", table=None):
+        """Write the results so far to OUT/name.json, marked "complete": false
+        (call it at each checkpoint: an interrupted run keeps its numbers)."""
+        return self._save(name, results, complete=False, table=table)
+
+    def _save(self, name, results, complete, table):
+        record = {"chapter": self.name, "complete": complete,
+                  "quick": bool(getattr(self.args, "quick", False)),
                   "seed": getattr(self.args, "seed", None), "settings": self.settings,
                   "arguments": vars(self.args), "mnist1d_np_version": __version__,
                   "wall_time_s": round(time.perf_counter() - self.start, 3),
@@ -190,7 +233,8 @@ class Run:
                   "table": [list(map(str, row)) for row in table or []], "results": results}
         path = self.path(f"{name}.json")
         write_json(path, record)
-        print(f"saved {path}")
+        if complete:
+            print(f"saved {path}")
         return path
 
     def save_figure(self, fig, name):

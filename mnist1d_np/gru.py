@@ -259,7 +259,10 @@ _add_step = njit(cache=True)(_add_step)
 _scatter_add_step = njit(cache=True)(_scatter_add_step)
 _affine = njit(cache=True)(_affine)
 _gru_cell = njit(cache=True, error_model="numpy", fastmath={"contract"})(_gru_cell)
-_gru_cell_backward = njit(cache=True, fastmath={"contract"})(_gru_cell_backward)
+# No fastmath 'contract' here: with it, LLVM fused multiply-adds differently when
+# the kernel was compiled in the running process than in the copy numba loads
+# from its cache, so the gradients depended on whether the cache was warm.
+_gru_cell_backward = njit(cache=True)(_gru_cell_backward)
 _gru_run = njit(cache=True)(_gru_run)
 _gru_run_backward = njit(cache=True)(_gru_run_backward)
 forward_kernel = njit(cache=True)(forward_kernel)

@@ -28,8 +28,9 @@ loops over elements run in parallel chunks, each with its own accumulators
 for the parameter gradients (so the sums do not depend on the number of
 threads). The op calls the kernels through ``fastmath.ThreadChooser``: one
 thread or all, whichever is faster at the moment, so that a core kept busy
-by another program does not stall every call. Constants are made in the input's dtype (a bare
-1 or 2 would promote float32 to float64 and stop vectorisation).
+by another program does not stall every call. Constants are made in the
+input's dtype (a bare 1 or 2 would promote float32 to float64 and stop
+vectorisation).
 """
 import numpy as np
 from numba import njit, prange
@@ -108,7 +109,9 @@ def _slope_vjp(z, w, c, a, h):
 
 forward_kernel = njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})(_forward)
 param_vjp_kernel = njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})(_param_vjp)
-slope_vjp_kernel = njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})(_slope_vjp)
+# 'reassoc' only (no 'contract'), for the same reason as gru._gru_cell_backward:
+# with 'contract', a freshly compiled kernel and its cached copy rounded differently.
+slope_vjp_kernel = njit(cache=True, parallel=True, fastmath={"reassoc"})(_slope_vjp)
 
 
 def _elements(z, *rest):

@@ -320,11 +320,16 @@ class ConvNet(Module):
         self.linear = Linear(channels * 5, 10, rng, dtype=dtype)
 
     def forward(self, x):
+        return self.linear(self.features(x))
+
+    def features(self, x):
+        """The last hidden layer, which the linear layer reads:
+        x (batch, 40) -> (batch, 125), so forward(x) = linear(features(x))."""
         h = x.reshape(x.shape[0], 1, x.shape[-1])
         h = self.conv1(h, relu=True)
         h = self.conv2(h, relu=True)
         h = self.conv3(h, relu=True)
-        return self.linear(h.reshape(h.shape[0], -1))
+        return h.reshape(h.shape[0], -1)
 
 
 class GRUNet(Module):

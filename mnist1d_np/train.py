@@ -9,11 +9,13 @@ nn.flatten_parameters), so each Adam step is a handful of NumPy calls.
 with the best test accuracy, the selection the paper's Table 1 reports.
 """
 import dataclasses
+import hashlib
+import os
 
 import numpy as np
 
 from . import ops
-from .fileio import load_checkpoint, save_checkpoint
+from .fileio import checkpoint_path as identity_path, load_checkpoint, save_checkpoint
 from .nn import flatten_parameters
 from .optim import adam
 from .tensor import Tensor, grad, no_grad
@@ -77,6 +79,9 @@ def train(model, dataset, config=TrainConfig(), checkpoint_path=None, progress=N
     The evaluation happens after the update of every step with
     step % eval_every == 0, as in the paper's code. With checkpoint_path, the
     run saves its state at every evaluation and resumes from it if restarted.
+    The file is checkpoint_path with a hash of the run's identity (the
+    config, the initial parameters and the data) put before ".ckpt.npz", so a
+    run resumes only its own checkpoint and never overwrites another's.
     progress: an optional object with update(n, **info) (experiment.Progress).
     should_stop: an optional function polled after each checkpoint; when it
     returns True, training stops there by raising KeyboardInterrupt (a rerun
@@ -91,7 +96,8 @@ def train(model, dataset, config=TrainConfig(), checkpoint_path=None, progress=N
     rule = adam(config.lr, weight_decay=config.weight_decay)
     state, results, start = rule.init([flat]), _new_results(), 0
     if checkpoint_path is not None:
-        start, results = _resume(checkpoint_path, flat, state, results, config)
+        checkpoint_path, identity = _own_checkpoint(checkpoint_path, flat, dataset, config)
+        start, results = _resume(checkpoint_path, identity, flat, state, results)
     if progress is not None and start:
         progress.update(start)
     for step in range(start, config.steps):
@@ -104,7 +110,7 @@ def train(model, dataset, config=TrainConfig(), checkpoint_path=None, progress=N
         if step % config.eval_every == 0 or step == config.steps - 1:
             _record_eval(results, model, dataset, step)
             if checkpoint_path is not None:
-                _save(checkpoint_path, flat, state, results, step + 1, config)
+                _save(checkpoint_path, identity, flat, state, results, step + 1)
                 if should_stop is not None and should_stop():
                     raise KeyboardInterrupt
         if progress is not None:
@@ -129,22 +135,36 @@ def _dtype(model):
     return next(iter(model.parameters().values())).dtype
 
 
-def _save(path, flat, state, results, next_step, config):
+def _own_checkpoint(path, flat, dataset, config):
+    """(this run's checkpoint file, its identity). The identity pins everything
+    the run depends on: the loop's settings, the starting weights, the data."""
+    identity = {"train": dataclasses.asdict(config), "dtype": str(flat.dtype),
+                "initial_parameters": _digest(flat), "data": _digest(dataset["x"], dataset["y"])}
+    folder, name = os.path.split(os.fspath(path))
+    stem = name[:-len(".ckpt.npz")] if name.endswith(".ckpt.npz") else os.path.splitext(name)[0]
+    return identity_path(folder or ".", stem, identity), identity
+
+
+def _digest(*arrays):
+    """A short hash of the arrays' bytes."""
+    digest = hashlib.sha256()
+    for a in arrays:
+        digest.update(np.ascontiguousarray(a).tobytes())
+    return digest.hexdigest()[:12]
+
+
+def _save(path, identity, flat, state, results, next_step):
     arrays = {"flat": flat, "m": state["m"][0], "v": state["v"][0]}
-    meta = {"next_step": next_step, "adam_step": state["step"], "results": results,
-            "config": dataclasses.asdict(config)}
-    save_checkpoint(path, arrays, meta)
+    meta = {"next_step": next_step, "adam_step": state["step"], "results": results}
+    save_checkpoint(path, arrays, meta, identity)
 
 
-def _resume(path, flat, state, results, config):
-    """Load a checkpoint made with the same config and model size, if there is one."""
-    loaded = load_checkpoint(path)
+def _resume(path, identity, flat, state, results):
+    """Continue from this run's checkpoint, if there is one."""
+    loaded = load_checkpoint(path, identity)
     if loaded is None:
         return 0, results
     arrays, meta = loaded
-    if meta.get("config") != dataclasses.asdict(config) or arrays["flat"].shape != flat.shape:
-        print(f"warning: checkpoint {path} is for another run; starting afresh")
-        return 0, results
     flat[...] = arrays["flat"]
     state["m"][0][...], state["v"][0][...] = arrays["m"], arrays["v"]
     state["step"] = meta["adam_step"]

@@ -1,4 +1,5 @@
 """Chapters, run as a student runs them (--quick), checked by their real outputs."""
+import dataclasses
 import json
 import os
 import subprocess
@@ -55,6 +56,7 @@ def small_dataset():
 
 def test_chapter_02_quick(tmp_path):
     stdout, record = run_chapter("02_classifiers", tmp_path)
+    assert record["complete"] is True and len(list((tmp_path / "runs").glob("*.json"))) == 8
     summary = record["results"]["summary"]
     assert set(summary) == {f"{m}/{d}" for m in ("logistic", "mlp", "cnn", "gru") for d in ("mnist1d", "shuffled")}
     for entry in summary.values():
@@ -139,7 +141,7 @@ def test_chapter_05_meta_gradient_equals_finite_difference(small_dataset, monkey
 def test_chapter_05_resumes_to_identical_numbers(small_dataset, tmp_path, monkeypatch):
     ch = load_chapter("05_meta_activation")
     settings, dataset = tiny_meta_settings(ch), ch.in_dtype(small_dataset)
-    straight_theta, straight, _ = ch.metalearn(settings, dataset, 0, str(tmp_path / "a.npz"))
+    straight_theta, straight, _ = ch.metalearn(settings, dataset, 0, str(tmp_path / "a"))
     original, calls = ch.meta_step, []
 
     def interrupted(*args):
@@ -149,10 +151,24 @@ def test_chapter_05_resumes_to_identical_numbers(small_dataset, tmp_path, monkey
         return original(*args)
     monkeypatch.setattr(ch, "meta_step", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        ch.metalearn(settings, dataset, 0, str(tmp_path / "b.npz"))
+        ch.metalearn(settings, dataset, 0, str(tmp_path / "b"))
     monkeypatch.setattr(ch, "meta_step", original)
-    resumed_theta, resumed, _ = ch.metalearn(settings, dataset, 0, str(tmp_path / "b.npz"))
+    resumed_theta, resumed, _ = ch.metalearn(settings, dataset, 0, str(tmp_path / "b"))
     assert np.array_equal(resumed_theta, straight_theta) and resumed == straight
+
+
+def test_chapter_05_never_resumes_another_seeds_or_settings_checkpoint(small_dataset, tmp_path, capsys):
+    ch = load_chapter("05_meta_activation")
+    settings, dataset = tiny_meta_settings(ch), ch.in_dtype(small_dataset)
+    _, seed0, _ = ch.metalearn(settings, dataset, 0, str(tmp_path))
+    _, seed1, _ = ch.metalearn(settings, dataset, 1, str(tmp_path))
+    other_settings = dataclasses.replace(settings, outer_lr=0.1)
+    _, other, _ = ch.metalearn(other_settings, dataset, 0, str(tmp_path))
+    assert "resuming" not in capsys.readouterr().out
+    assert seed1["meta_loss"] != seed0["meta_loss"] and other["meta_loss"] != seed0["meta_loss"]
+    assert len(list(tmp_path.glob("metalearn-*.ckpt.npz"))) == 3   # none overwritten
+    _, again, _ = ch.metalearn(settings, dataset, 0, str(tmp_path))
+    assert again == seed0 and "resuming from outer step 6" in capsys.readouterr().out
 
 
 def test_chapter_05_quick(tmp_path):
@@ -171,11 +187,76 @@ def test_chapter_05_quick(tmp_path):
     assert_real_png(tmp_path / "activation.png")
 
 
-def test_chapter_02_does_not_reuse_runs_made_with_other_settings(small_dataset, tmp_path):
+def test_chapter_02_runs_do_not_depend_on_the_worker_count(tmp_path, monkeypatch):
+    """The issue's point 3: on the shuffled dataset, a run in this process and
+    in a worker process must give the same numbers to the last digit."""
+    import importlib
+    from mnist1d_np import runmany
+    monkeypatch.syspath_prepend(os.path.join(ROOT, "chapters"))  # workers import the task by name
+    ch = importlib.import_module("02_classifiers")
+    settings = ch.Settings(steps=12, eval_every=6, seeds=(0,), models=("mlp", "cnn"))
+    configs = [c for c in ch.sweep_configs(settings, seed=0) if c["dataset"] == "shuffled"]
+    here = runmany.run_many(ch.train_one, configs, tmp_path / "one", workers=1)
+    in_workers = runmany.run_many(ch.train_one, configs, tmp_path / "two", workers=2)
+    assert here == in_workers and len(here[1]["train_losses"]) == 12
+
+
+def test_chapter_02_reuses_only_runs_with_the_same_settings(tmp_path):
+    from mnist1d_np import runmany
     ch = load_chapter("02_classifiers")
-    from mnist1d_np import train
-    dataset = {"name": "mnist1d", **small_dataset}
-    short, longer = train.TrainConfig(steps=3, eval_every=2), train.TrainConfig(steps=5, eval_every=2)
-    assert len(ch.run_one("logistic", dataset, 0, short, str(tmp_path))["train_losses"]) == 3
-    assert len(ch.run_one("logistic", dataset, 0, short, str(tmp_path))["train_losses"]) == 3
-    assert len(ch.run_one("logistic", dataset, 0, longer, str(tmp_path))["train_losses"]) == 5
+    calls = []
+
+    def counted(config, context):
+        calls.append(config["train"]["steps"])
+        return ch.train_one(config, context)
+    short, longer = (ch.Settings(steps=steps, eval_every=2, seeds=(0,), models=("logistic",)) for steps in (3, 5))
+    for settings in (short, short, longer, short):
+        results = runmany.run_many(counted, ch.sweep_configs(settings, 0), tmp_path, workers=1)
+        assert [len(r["train_losses"]) for r in results] == [settings.steps] * 2
+    assert calls == [3, 3, 5, 5]  # each (model, dataset) once per settings
+
+
+# ---------------------------------------------------------------- every chapter, as a lesson and a notebook
+
+CHAPTERS = sorted(name[:-3] for name in os.listdir(os.path.join(ROOT, "chapters")) if name.endswith(".py"))
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_chapter_reads_as_a_lesson_and_opens_as_a_notebook(name):
+    """Cell markers for VS Code / Jupyter, settings in one style, a Try it section."""
+    text = open(os.path.join(ROOT, "chapters", f"{name}.py")).read()
+    assert text.count("\n# %%") >= 3
+    assert "class Settings" in text and "\nQUICK = " in text
+    assert "experiment.parse_args(parser)" in text and "experiment.chapter_settings(" in text
+    assert "Try it" in text.split('"""')[1]
+
+
+def test_a_chapter_run_in_a_notebook_kernel_uses_quick(tmp_path):
+    """No command line in a notebook: the chapter runs with its --quick settings."""
+    script = os.path.join(ROOT, "chapters", "01_dataset.py")
+    code = ("import sys, types; sys.modules['ipykernel'] = types.ModuleType('ipykernel'); "
+            f"sys.argv = ['kernel']; import os; os.chdir({str(tmp_path)!r}); "
+            f"exec(compile(open({script!r}).read(), {script!r}, 'exec'), {{'__name__': '__main__'}})")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    record = json.loads((tmp_path / "results" / "01_dataset" / "results.json").read_text())
+    assert record["quick"] is True and record["settings"]["timing_repeats"] == 1
+
+
+def test_chapter_02_stops_cleanly_on_ctrl_c(tmp_path):
+    """The issue's point 1: one Ctrl-C used to leave the pool training every
+    queued run and end in a traceback."""
+    import signal
+    import time
+    script = os.path.join(ROOT, "chapters", "02_classifiers.py")
+    proc = subprocess.Popen([sys.executable, script, "--quick", "--workers", "2", "--out", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob("runs/*.ckpt.npz")):  # training has started
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in stderr
+    assert "run the same command again to resume" in stderr.splitlines()[-1]
+    assert len(list((tmp_path / "runs").glob("*.json"))) < 8 and not (tmp_path / "results.json").exists()

@@ -170,6 +170,41 @@ def test_bad_arguments_name_the_field(overrides, field):
         get_dataset_args(**overrides)
 
 
+@pytest.mark.parametrize("overrides, field", [
+    ({"scale_coeff": 1e308}, "scale_coeff"),
+    ({"iid_noise_scale": 1e300}, "iid_noise_scale"),
+    ({"corr_noise_scale": 1e4}, "corr_noise_scale"),
+    ({"shear_scale": 1e200}, "shear_scale"),
+    ({"num_samples": 10**11}, "num_samples"),
+    ({"padding": (0, 10**9)}, "padding"),
+    ({"num_samples": 10**6, "padding": (36, 600)}, "num_samples"),  # 6e8 values: memory
+    ({"final_seq_length": 10**8}, "final_seq_length"),
+    ({"num_samples": 10**6, "final_seq_length": 5000}, "final_seq_length"),
+    ({"max_translation": 2**70}, "max_translation"),
+    ({"padding": {0: 36, 1: 60}}, "padding"),
+    ({"padding": {"low": 36, "high": 60}}, "padding"),
+    ({"padding": {36, 60}}, "padding"),
+    ({"padding": np.array([[36, 60]])}, "padding"),
+])
+def test_extreme_arguments_get_a_range_error_not_nan_or_memory_error(overrides, field):
+    with pytest.raises(ValueError, match=field):
+        get_dataset_args(**overrides)
+
+
+def test_largest_allowed_amplitudes_give_a_finite_dataset():
+    big = make_dataset(get_dataset_args(num_samples=100, scale_coeff=1000, corr_noise_scale=1000,
+                                        iid_noise_scale=1000, shear_scale=1000))
+    assert all(np.isfinite(big[k]).all() for k in ("x", "x_test", "t"))
+
+
+def test_shuffled_dataset_is_c_contiguous():
+    """x[:, perm] is not C-contiguous; a copy sent to a worker is, and float32
+    products then round differently: training must see the same layout everywhere."""
+    shuffled = make_dataset(get_dataset_args(num_samples=200, shuffle_seq=True))
+    for key in ("x", "x_test", "y", "y_test", "t"):
+        assert shuffled[key].flags.c_contiguous, key
+
+
 def test_args_are_immutable_and_accept_numpy_scalars():
     args = get_dataset_args(num_samples=np.int64(100), train_split=np.float32(0.5), padding=[3, 4])
     assert args.num_samples == 100 and args.padding == (3, 4)
@@ -218,6 +253,34 @@ def test_corrupt_cache_is_regenerated(tmp_path, damage):
     data.load_dataset(path)  # the rewritten cache is whole again
 
 
+def rewrite_cache(path, **changes):
+    """Rewrite the .npz cache at path with some entries changed (None: removed)."""
+    with np.load(path, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    arrays.update(changes)
+    np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
+
+
+@pytest.mark.parametrize("changes", [
+    {"templates_y": None}, {"templates_t": None}, {"y_test": None},
+    {"format": np.array("one")}, {"format": np.array([1, 1])}, {"args_json": np.array([1, 2])},
+    {"args_json": np.array("{not json")},
+    {"x": np.zeros((3, 40))}, {"x_test": np.zeros((20, 41))}, {"t": np.zeros(7)},
+    {"y": np.array(["a"] * 80)}, {"x": np.full((80, 40), np.nan)},
+    {"templates_x": np.zeros((10, 11))}, {"y_test": np.zeros(20)},
+])
+def test_cache_with_odd_contents_is_regenerated(tmp_path, changes):
+    path = tmp_path / "d.npz"
+    get_dataset(small_args(), path=path)
+    rewrite_cache(path, **changes)
+    with pytest.warns(UserWarning, match="regenerating"):
+        d = get_dataset(small_args(), path=path)
+    fresh = make_dataset(small_args())
+    assert all(np.array_equal(d[k], fresh[k]) for k in ("x", "x_test", "y", "y_test", "t"))
+    with np.load(path, allow_pickle=False) as f:  # the cache was rewritten whole
+        assert np.array_equal(f["x"], fresh["x"]) and "templates_y" in f.files
+
+
 def test_npz_of_other_content_is_regenerated(tmp_path):
     path = tmp_path / "d.npz"
     np.savez(path, x=np.zeros(3))
@@ -254,7 +317,7 @@ def test_cli_bad_input_writes_nothing(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         data.main(["--out", str(out), "--num-samples", "5"])
     assert exc.value.code == 2
-    assert "num_samples must be >= 10" in capsys.readouterr().err
+    assert "num_samples must be in [10, 1000000], got 5" in capsys.readouterr().err
     assert not out.exists()
 
 

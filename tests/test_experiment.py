@@ -76,15 +76,15 @@ def test_run_saves_results_with_metadata(tmp_path):
     assert record["mnist1d_np_version"]
 
 
-def test_checkpoint_roundtrip_and_corruption(tmp_path, capsys):
+def test_checkpoint_roundtrip_and_corruption(tmp_path):
     path = tmp_path / "ckpt.npz"
     assert fileio.load_checkpoint(path) is None
     fileio.save_checkpoint(path, {"w": np.ones((2, 3))}, {"step": 7})
     arrays, meta = fileio.load_checkpoint(path)
     assert meta == {"step": 7} and np.array_equal(arrays["w"], np.ones((2, 3)))
     path.write_bytes(path.read_bytes()[:40])
-    assert fileio.load_checkpoint(path) is None
-    assert "ignoring unreadable checkpoint" in capsys.readouterr().err
+    with pytest.warns(UserWarning, match="ignoring unreadable checkpoint"):
+        assert fileio.load_checkpoint(path) is None
 
 
 def test_atomic_write_keeps_old_file_on_failure(tmp_path):
@@ -101,3 +101,48 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path):
 
 def test_json_conversion_of_numpy_values():
     assert fileio.to_jsonable({"x": np.float64("nan"), 1: (np.int64(2),)}) == {"x": None, "1": [2]}
+
+
+def test_out_that_is_a_file_is_refused_at_once(tmp_path, capsys):
+    not_a_folder = tmp_path / "results.txt"
+    not_a_folder.write_text("mine")
+    parser = experiment.chapter_parser("07_demo", "")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--out", str(not_a_folder)])
+    assert "exists and is not a folder" in capsys.readouterr().err
+    args = parser.parse_args(["--out", str(tmp_path / "o")])
+    args.out = str(not_a_folder)  # as a notebook might set it
+    with pytest.raises(ValueError, match="exists and is not a folder"):
+        experiment.Run("07_demo", args)
+    assert not_a_folder.read_text() == "mine"
+
+
+def test_run_cleans_leftover_temporary_files(tmp_path):
+    (tmp_path / ".tmp-999999999-x").write_text("half a checkpoint")
+    experiment.Run("07_demo", experiment.chapter_parser("07_demo", "").parse_args(["--out", str(tmp_path)]))
+    assert os.listdir(tmp_path) == []
+
+
+def test_partial_results_are_marked_incomplete(tmp_path):
+    args = experiment.chapter_parser("07_demo", "").parse_args(["--out", str(tmp_path)])
+    run = experiment.Run("07_demo", args, settings={"steps": 10})
+    path = run.save_partial({"losses": [1.0, 0.5]})
+    record = json.loads(open(path).read())
+    assert record["complete"] is False and record["results"] == {"losses": [1.0, 0.5]}
+    run.save_results("results", {"losses": [1.0, 0.5, 0.2]})
+    assert json.loads(open(path).read())["complete"] is True
+
+
+def test_run_checkpoint_path_depends_on_the_runs_identity(tmp_path):
+    parser = experiment.chapter_parser("07_demo", "")
+    def run(*argv, steps=10):
+        return experiment.Run("07_demo", parser.parse_args(["--out", str(tmp_path), *argv]), {"steps": steps})
+    path = run().checkpoint_path("meta", data={"seed": 42})
+    assert path == run().checkpoint_path("meta", data={"seed": 42})
+    others = {run("--seed", "1").checkpoint_path("meta", data={"seed": 42}),
+              run("--quick").checkpoint_path("meta", data={"seed": 42}),
+              run(steps=20).checkpoint_path("meta", data={"seed": 42}),
+              run().checkpoint_path("meta", data={"seed": 43})}
+    assert len(others) == 4 and path not in others
+    identity = run().identity(data={"seed": 42})
+    assert identity["seed"] == 0 and identity["mnist1d_np_version"] and identity["data"] == {"seed": 42}

@@ -121,3 +121,38 @@ def test_learned_activation_kernels_do_not_depend_on_the_thread_count(rng):
     for one, every in zip(*results.values()):
         for x, y in zip(one, every):
             np.testing.assert_array_equal(x, y)
+
+
+FRESH_VS_CACHED = {
+    "gru": """
+from mnist1d_np import gru
+rng = np.random.default_rng(0)
+x = rng.normal(size=(20, 9, 2)).astype(np.float32)
+w = [rng.normal(size=s).astype(np.float32) for s in ((12, 2), (12, 4), (12,), (12,))]
+hs, cache = gru.forward_kernel(x, *w, False, True)
+out = (hs,) + gru.backward_kernel(rng.normal(size=hs.shape).astype(np.float32), x, *w, False, cache)
+""",
+    "learned_activation": """
+from mnist1d_np import learned_activation as M
+rng = np.random.default_rng(0)
+z, h = rng.normal(size=(2, 3000)).astype(np.float32)
+w, c, a = rng.uniform(-1, 1, size=(3, 50)).astype(np.float32)
+out = M.forward_kernel(z, w, c, a, np.float32(0.1)) + M.param_vjp_kernel(z, w, c, a, h) + M.slope_vjp_kernel(z, w, c, a, h)
+""",
+}
+
+
+@pytest.mark.skipif(not JIT, reason="needs the JIT")
+@pytest.mark.parametrize("module", FRESH_VS_CACHED)
+def test_a_freshly_compiled_kernel_equals_its_cached_copy(module, tmp_path):
+    """Same seed, same numbers, whether numba compiled the kernels in this process
+    or loaded them from its cache (fastmath 'contract' once broke this)."""
+    code = ("import sys, numpy as np\n" + FRESH_VS_CACHED[module]
+            + "np.savez(sys.argv[1], *out)\n")
+    env = {**__import__("os").environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    runs = []
+    for name in ("fresh", "cached"):
+        subprocess.run([sys.executable, "-c", code, str(tmp_path / f"{name}.npz")], env=env, check=True)
+        runs.append(np.load(tmp_path / f"{name}.npz"))
+    for key in runs[0].files:
+        np.testing.assert_array_equal(runs[0][key], runs[1][key], err_msg=key)

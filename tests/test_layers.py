@@ -21,7 +21,8 @@ LAYERS = [
     ("layers and models", {"nn"}),
     ("learning", {"optim", "contrastive"}),
     ("training", {"train", "pruning"}),
-    ("analysis", {"probes", "tsne"}),
+    ("analysis: neighbours and probes", {"probes"}),
+    ("analysis: embeddings", {"tsne"}),
     ("chapter scaffolding", {"experiment"}),
     ("running many", {"runmany", "report"}),
 ]

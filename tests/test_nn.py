@@ -320,3 +320,11 @@ def test_learned_activation_follows_each_grad_calls_upstream_gradient():
     for got, want in zip(*results):
         for a, b in zip(got, want):
             np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_convnet_features_feed_its_linear_layer(rng):
+    model = nn.make_model("cnn", np.random.default_rng(3))
+    x = Tensor(rng.normal(size=(6, 40)))
+    features = model.features(x)
+    assert features.shape == (6, 125)
+    np.testing.assert_allclose(model.linear(features).data, model(x).data, rtol=1e-12)

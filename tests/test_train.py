@@ -63,35 +63,53 @@ class Interrupt(Exception):
 
 
 class StopAt:
-    """A progress object that interrupts training after `limit` steps."""
+    """A progress object that records the steps it is told of, and interrupts
+    training after `limit` steps."""
 
     def __init__(self, limit):
-        self.limit, self.done = limit, 0
+        self.limit, self.calls = limit, []
 
     def update(self, n=1, **info):
-        self.done += n
-        if self.done >= self.limit:
+        self.calls.append(n)
+        if sum(self.calls) >= self.limit:
             raise Interrupt
 
 
 def test_interrupted_run_resumes_to_identical_results(dataset, tmp_path):
     config = train.TrainConfig(steps=90, eval_every=20)
     straight = train.train(nn.make_model("gru", np.random.default_rng(2)), dataset, config)
-    path = tmp_path / "ckpt.npz"
+    path = tmp_path / "run.ckpt.npz"
     with pytest.raises(Interrupt):
         train.train(nn.make_model("gru", np.random.default_rng(2)), dataset, config, path, StopAt(55))
-    fresh_model = nn.make_model("gru", np.random.default_rng(99))  # state comes from the checkpoint
-    resumed = train.train(fresh_model, dataset, config, path, StopAt(10**9))
+    resuming = StopAt(10**9)
+    resumed = train.train(nn.make_model("gru", np.random.default_rng(2)), dataset, config, path, resuming)
+    assert resuming.calls[0] == 41  # from the checkpoint of the evaluation at step 40
     assert resumed == straight
 
 
-def test_checkpoint_of_other_config_is_ignored(dataset, tmp_path, capsys):
-    path = tmp_path / "ckpt.npz"
-    train.train(nn.make_model("logistic", np.random.default_rng(0)), dataset,
-                train.TrainConfig(steps=5, eval_every=2), path)
-    again = train.train(nn.make_model("logistic", np.random.default_rng(0)), dataset,
-                        train.TrainConfig(steps=6, eval_every=2), path)
-    assert len(again["train_losses"]) == 6 and "another run" in capsys.readouterr().out
+def test_a_run_never_uses_or_overwrites_another_runs_checkpoint(dataset, tmp_path):
+    """Other settings, another initialisation, other data: each its own file, each from scratch."""
+    path = tmp_path / "run.ckpt.npz"
+    model = lambda seed=0: nn.make_model("logistic", np.random.default_rng(seed))
+    config = train.TrainConfig(steps=5, eval_every=2)
+    train.train(model(), dataset, config, path)
+    others = [(model(), dataset, train.TrainConfig(steps=6, eval_every=2)), (model(1), dataset, config),
+              (model(), {**dataset, "y": dataset["y"][::-1].copy()}, config)]
+    for other in others:
+        progress = StopAt(10**9)
+        train.train(*other, path, progress)
+        assert progress.calls[0] == 1  # started from scratch
+    assert len(list(tmp_path.glob("run-*.ckpt.npz"))) == 4
+
+
+def test_stop_request_saves_then_interrupts(dataset, tmp_path):
+    config = train.TrainConfig(steps=30, eval_every=10)
+    with pytest.raises(KeyboardInterrupt):
+        train.train(nn.make_model("mlp", np.random.default_rng(0)), dataset, config, tmp_path / "r.ckpt.npz",
+                    should_stop=lambda: True)
+    progress = StopAt(10**9)
+    train.train(nn.make_model("mlp", np.random.default_rng(0)), dataset, config, tmp_path / "r.ckpt.npz", progress)
+    assert progress.calls[0] == 1  # stopped at the first checkpoint (after step 0): resumes at step 1
 
 
 def test_bad_config_names_the_field():
