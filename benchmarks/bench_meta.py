@@ -11,6 +11,15 @@ meta_act: chapter 05, 301 unrolled RMSProp steps of an MLP whose activation
 is a small network, plus the meta-gradient. PyTorch (2 threads, float32):
 19.3 s; the target is <= 0.25x, 4.8 s, and peak memory <= 4 GiB.
 
+Measured 2026-11-26 (machine loaded by other jobs, load average 9-11 on
+2 cores, so every run had busy cores around it), meta_act, old code
+(e8dd3c0: two threads always) vs new (fastmath.ThreadChooser) vs old with
+NUMBA_NUM_THREADS=1, run alternately: 19.2 / 3.3 / 3.3 s per outer step
+(medians of 2; new/old 0.16 and 0.19); with --busy-core on top,
+44.8 / 10.9 / 8.6 (new/old 0.20 and 0.28). The chooser follows the better
+fixed choice, and uses both threads whenever they are faster (an idle
+machine); its unloaded time was not measurable that day.
+
 One warm-up outer step (numba compilation or cache loading) is run first
 and not counted. --busy-core starts a process that keeps one core busy (a
 Python loop) before the warm-up and stops it at the end: a laptop with a
