@@ -1,14 +1,63 @@
-"""Benchmark the paper's training loop (evaluation included) for one model.
+"""Benchmark training loops (evaluation included): the paper's models, and those later chapters train.
 
-    python benchmarks/bench_train.py --model cnn --steps 1000 [--repeats 3] [--json]
+    python benchmarks/bench_train.py --model mlp cnn [--steps 1000] [--repeats 3] [--json]
 
-Prints the median seconds per 1000 steps over --repeats runs (after one
-short warm-up run that compiles the numba kernels), and with --json a last
-line holding a JSON object.
+Workloads (batch 100 each):
+  logistic, mlp, cnn, gru  the paper's loop (train.train: Adam lr 1e-2, fixed-order
+                           batches, evaluation of train and test sets every 250 steps)
+  lottery_mlp              chapter 03: residual MLP 40-500-500-10, the same loop with
+                           Adam lr 2e-2 and evaluation every 100 steps
+  dd_mlp47, dd_mlp300      chapter 06 (double descent): MLP 40-h-h-10 as nn.Sequential
+  dd_cnn18, dd_cnn100      and nn.ConvNet with 18 or 100 channels; SGD lr 0.01 with
+                           momentum 0.9, evaluation of all 16000 examples every epoch
+                           (40 steps of the 4000 training examples)
+Prints the median seconds per 1000 steps over --repeats runs (after one short
+warm-up run that compiles the numba kernels), and with --json a last line
+holding a JSON object. The script uses only library calls that predate issue
+11, so `PYTHONPATH=<old checkout> python benchmarks/bench_train.py` measures
+old code on the same workloads (run old and new alternately: see README).
 
-Targets (issue #4), against PyTorch 2.x on the same 2-core CPU with 2
-threads, per 1000 steps: MLP <= 0.74 s (PyTorch 1.47 s), CNN <= 1.17 s
-(3.89 s), GRU <= 2.0 s (20.1 s).
+Where the time goes (issue 11; 2026-11-26, machine heavily loaded, so CPU time)
+-------------------------------------------------------------------------------
+cProfile with the CPU-time clock, float32, 1000 steps of train.train without
+evaluation; shares are of the profiled total (profiling inflates Python calls,
+so they overweight per-op overhead a little). Unprofiled CPU seconds per
+1000 such steps are given too.
+
+MLP before (e8dd3c0): 10 graph nodes per forward (matmul, add, relu per
+layer, the residual add, cross_entropy), and a backward that ran every Tensor
+rule unrecorded: 8 matmul calls per step for 3 real products plus 5
+transposes and 3 sum_to ops, each through the op machinery. The walk
+(_backward's own work and the gradient additions) and building nodes
+(_record, _node_for, Tensor) ~25 %, _relevant_order 12 %, the matmul op
+(checks and dispatch around np.matmul) 17 %, Adam's dozen NumPy passes 9 %.
+About 0.38 CPU s; a hand-written NumPy step of the same arithmetic, 0.20 s.
+
+MLP after: 5 nodes per forward (ops.linear with its relu, the residual add,
+cross_entropy); the first-order walk carries arrays and calls each fused
+op's `first_order` rule, which is the arithmetic and nothing else. The
+linear forward and backward (mostly their matmuls) ~30 %, cross_entropy
+~17 %, _relevant_order 10 %, Adam 11 % (of which the numba pass itself 1 %:
+the rest is the Python around it). About 0.31 CPU s (-20 %).
+
+CNN before: the conv kernels 22 % of the profile (~0.7 of 1.2 CPU s
+unprofiled: most of the step); around them relu and its mask as separate
+ops, sum_to of the bias gradients, Tensor wrappers, the walk. After: conv1d
+with relu=True is one node whose first-order rule calls the kernels
+directly; the kernels are now ~30 % of the profile and ~65 % of the
+unprofiled step, so what is left to gain is in the kernels (issue 11 notes).
+
+Measured side by side (2026-11-26, 00:06-00:32 UTC, old and new code run
+alternately, 4 rounds each; the machine was heavily loaded by other jobs, so
+process CPU time, which load barely moves for these single-threaded loops,
+not wall time, which varied 4x between neighbouring runs): per 1000 steps of
+the paper's loop with evaluation, MLP 0.410 -> 0.328 CPU s (pairwise
+new/old 0.74-0.82, median 0.79), CNN 1.156 -> 1.103 (0.90-1.00, median
+0.97; an earlier round 0.91), chapter 04's outer step 0.127 -> 0.102 (0.76-0.84,
+median 0.81). The new workloads (wall time, 3 rounds): lottery_mlp 0.81x,
+the double-descent ones 0.94-1.10x, within the noise: their epochs are
+dominated by the evaluation of 16000 examples and by arithmetic
+(CPU time of dd_mlp300's steps 0.95x, of its evaluation 0.97x).
 """
 import argparse
 import json
@@ -16,22 +65,76 @@ import time
 
 import numpy as np
 
-from mnist1d_np import blas, data, nn, train
+from mnist1d_np import Tensor, blas, data, grad, nn, ops, optim, train
 
-PYTORCH_SECONDS_PER_1000 = {"mlp": 1.47, "cnn": 3.89, "gru": 20.1}
+PAPER_MODELS = ("logistic", "mlp", "cnn", "gru")
+DOUBLE_DESCENT = {"dd_mlp47": ("mlp", 47), "dd_mlp300": ("mlp", 300), "dd_cnn18": ("cnn", 18),
+                  "dd_cnn100": ("cnn", 100)}
+WORKLOADS = PAPER_MODELS + ("lottery_mlp",) + tuple(DOUBLE_DESCENT)
 
 
-def timed_run(model_name, dataset, steps, seed, dtype):
-    model = nn.make_model(model_name, np.random.default_rng(seed), dtype=dtype)
-    config = train.TrainConfig(steps=steps)
+def make_model(name, rng, dtype):
+    if name in PAPER_MODELS:
+        return nn.make_model(name, rng, dtype=dtype)
+    if name == "lottery_mlp":
+        return nn.MLP(rng, hidden=500, dtype=dtype)
+    kind, width = DOUBLE_DESCENT[name]
+    if kind == "cnn":
+        return nn.ConvNet(rng, channels=width, dtype=dtype)
+    return nn.Sequential(nn.Linear(40, width, rng, dtype=dtype), ops.relu,
+                         nn.Linear(width, width, rng, dtype=dtype), ops.relu, nn.Linear(width, 10, rng, dtype=dtype))
+
+
+def sgd_momentum_run(model, dataset, steps, batch_size=100, epoch_steps=40):
+    """Chapter 06's loop: SGD + momentum on the flat parameters, evaluation every epoch."""
+    x, y = dataset["x"].astype(model_dtype(model)), dataset["y"]
+    params = list(model.parameters().values())
+    flat = nn.flatten_parameters(model)
+    rule = optim.sgd(0.01, momentum=0.9)
+    state = rule.init([flat])
+    for step in range(steps):
+        xb, yb = train.fixed_order_batch(x, y, step, batch_size)
+        grads = grad(ops.cross_entropy(model(Tensor(xb)), yb), params)
+        rule.update([flat], [np.concatenate([g.data.ravel() for g in grads])], state)
+        if (step + 1) % epoch_steps == 0:
+            train.evaluate(model, dataset["x"], y)
+            train.evaluate(model, dataset["x_test"], dataset["y_test"])
+    return train.evaluate(model, dataset["x_test"], dataset["y_test"])[1]
+
+
+def model_dtype(model):
+    return next(iter(model.parameters().values())).dtype
+
+
+def timed_run(name, datasets, steps, seed, dtype):
+    """(seconds, final test accuracy) of one run of workload `name`."""
+    model = make_model(name, np.random.default_rng(seed), dtype)
     start = time.perf_counter()
-    results = train.train(model, dataset, config)
-    return time.perf_counter() - start, results
+    if name in DOUBLE_DESCENT:
+        accuracy = sgd_momentum_run(model, datasets["double_descent"], steps)
+    else:
+        lottery = name == "lottery_mlp"
+        config = train.TrainConfig(steps=steps, lr=2e-2 if lottery else 1e-2, eval_every=100 if lottery else 250)
+        accuracy = train.train(model, datasets["paper"], config)["final_test_acc"]
+    return time.perf_counter() - start, accuracy
+
+
+def bench(name, datasets, steps, repeats, dtype):
+    warmup_seconds, _ = timed_run(name, datasets, 10, 0, dtype)  # includes numba compile/cache load
+    runs = [timed_run(name, datasets, steps, i, dtype) for i in range(repeats)]
+    per_1000 = sorted(1000 * seconds / steps for seconds, _ in runs)
+    result = {"seconds_per_1000_steps": float(np.median(per_1000)), "runs_seconds_per_1000_steps": per_1000,
+              "final_test_acc": runs[0][1], "warmup_seconds": warmup_seconds}
+    print(f"{name}: {result['seconds_per_1000_steps']:.3f} s per 1000 steps (median of {repeats}: "
+          f"{', '.join(f'{s:.3f}' for s in per_1000)}); final test acc {runs[0][1]:.3f}; "
+          f"warm-up run of 10 steps {warmup_seconds:.2f} s", flush=True)
+    return result
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", choices=list(nn.MODELS), required=True)
+    parser.add_argument("--model", choices=WORKLOADS, nargs="+", required=True, metavar="WORKLOAD",
+                        help=f"one or more of {', '.join(WORKLOADS)}")
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32",
@@ -40,24 +143,13 @@ def main():
     ns = parser.parse_args()
     if ns.steps < 1 or ns.repeats < 1:
         parser.error("--steps and --repeats must be >= 1")
-    dataset = data.make_dataset()
-    dtype = np.dtype(ns.dtype)
-    warmup_seconds, _ = timed_run(ns.model, dataset, 10, 0, dtype)  # includes numba compile/cache load
-    runs = [timed_run(ns.model, dataset, ns.steps, i, dtype) for i in range(ns.repeats)]
-    per_1000 = sorted(1000 * seconds / ns.steps for seconds, _ in runs)
-    median = float(np.median(per_1000))
-    final_acc = runs[0][1]["final_test_acc"]
-    print(f"{ns.model}: {median:.3f} s per 1000 steps (median of {ns.repeats}: "
-          f"{', '.join(f'{s:.3f}' for s in per_1000)}); final test acc {final_acc:.3f}; "
-          f"warm-up run of 10 steps {warmup_seconds:.2f} s")
-    if ns.model in PYTORCH_SECONDS_PER_1000:
-        ratio = median / PYTORCH_SECONDS_PER_1000[ns.model]
-        print(f"  vs PyTorch {PYTORCH_SECONDS_PER_1000[ns.model]} s: {ratio:.2f}x")
+    datasets = {"paper": data.make_dataset()}
+    if any(name in DOUBLE_DESCENT for name in ns.model):
+        datasets["double_descent"] = data.make_dataset(data.get_dataset_args(num_samples=16000, train_split=0.25))
+    results = {name: bench(name, datasets, ns.steps, ns.repeats, np.dtype(ns.dtype)) for name in ns.model}
     if ns.json:
-        print(json.dumps({"model": ns.model, "dtype": ns.dtype, "steps": ns.steps, "repeats": ns.repeats,
-                          "seconds_per_1000_steps": median, "runs_seconds_per_1000_steps": per_1000,
-                          "final_test_acc": final_acc, "warmup_seconds": warmup_seconds,
-                          "blas_threads": blas.get_num_threads()}))
+        print(json.dumps({"dtype": ns.dtype, "steps": ns.steps, "repeats": ns.repeats,
+                          "blas_threads": blas.get_num_threads(), "workloads": results}))
 
 
 if __name__ == "__main__":

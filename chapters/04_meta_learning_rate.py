@@ -53,7 +53,7 @@ import time
 
 import numpy as np
 
-from mnist1d_np import Tensor, data, experiment, grad, nn, ops, plotting, train
+from mnist1d_np import Tensor, data, experiment, grad, nn, ops, plotting, tensor, train
 
 
 # %% Settings (the paper's)
@@ -92,7 +92,7 @@ def initial_parameters(seed=0, hidden=PAPER.hidden):
 def forward(params, x):
     """The tanh MLP as a function of its parameters. x: (B, 40) -> (B, 10)."""
     w1, b1, w2, b2 = params
-    return ops.tanh(x @ w1 + b1) @ w2 + b2
+    return ops.linear(ops.tanh(ops.linear(x, w1, b1)), w2, b2)  # ops.linear(x, w, b) = x @ w + b, one op
 
 
 def inner_losses(lr, init, dataset, steps=PAPER.inner_steps, batch=PAPER.inner_batch):
@@ -115,6 +115,7 @@ def inner_losses(lr, init, dataset, steps=PAPER.inner_steps, batch=PAPER.inner_b
     return losses
 
 
+@tensor.cycle_collector_paused()  # a big graph and no cycles: the collector would only cost time
 def hypergradient(lr_value, init, dataset, **inner):
     """At lr_value: (meta-objective, final inner loss, d meta-objective / d lr)."""
     lr = Tensor(np.float64(lr_value), requires_grad=True)

@@ -58,7 +58,7 @@ import time
 import numpy as np
 
 import mnist1d_np
-from mnist1d_np import Tensor, data, experiment, fileio, grad, nn, ops, optim, plotting, train
+from mnist1d_np import Tensor, data, experiment, fileio, grad, nn, ops, optim, plotting, tensor, train
 from mnist1d_np.learned_activation import scalar_mlp
 
 DTYPE = np.float32
@@ -203,6 +203,7 @@ def inner_seeds(seed, outer_step):
 
 # %% The outer loop
 
+@tensor.cycle_collector_paused()  # a big graph and no cycles: the collector would only cost time
 def meta_step(theta, settings, dataset, seed, outer_step):
     """One outer step: an unrolled inner run, its meta-loss and meta-gradient."""
     init_rng, noise_seed = inner_seeds(seed, outer_step)

@@ -233,25 +233,45 @@ def _check_conv(x, w, stride, padding):
         raise TypeError(f"conv1d: input dtype {x.dtype} and weight dtype {w.dtype} differ")
 
 
-def conv1d(x, w, stride=1, padding=0, bias=None):
-    """Cross-correlation, as torch.nn.functional.conv1d.
+def conv1d(x, w, stride=1, padding=0, bias=None, relu=False):
+    """Cross-correlation, as torch.nn.functional.conv1d, then max(., 0) if relu.
 
     x: (B, C_in, L), w: (C_out, C_in, K), bias: None or (C_out, 1) (the
     shape that broadcasts over positions) -> (B, C_out, (L + 2p - K) // s + 1).
+    With relu=True, a layer's whole forward is one op, and its backward
+    masks the upstream gradient once: the mask is a constant (relu'' = 0).
     """
     x, w = ops.as_tensor(x), ops.as_tensor(w)
     _check_conv(x, w, stride, padding)
     length, size = x.shape[2], w.shape[2]
-    inputs, vjps = [x, w], [lambda out, g: conv1d_grad_input(g, w, stride, padding, length),
-                            lambda out, g: conv1d_grad_weight(x, g, stride, padding, size)]
+    inputs, vjps = [x, w], [lambda out, g: conv1d_grad_input(_masked(g, out, relu), w, stride, padding, length),
+                            lambda out, g: conv1d_grad_weight(x, _masked(g, out, relu), stride, padding, size)]
     if bias is not None:
         bias = ops.as_tensor(bias)
         _check_conv_bias(bias, w)
         inputs.append(bias)
-        vjps.append(lambda out, g: ops.sum_to(g, bias.shape))
+        vjps.append(lambda out, g: ops.sum_to(_masked(g, out, relu), bias.shape))
     raw_bias = None if bias is None else _contiguous(bias).reshape(-1)
     y = forward_kernel(_contiguous(x), _contiguous(w), stride, padding, raw_bias)
-    return make_op("conv1d", y, inputs, vjps)
+    if relu:
+        np.maximum(y, 0, out=y)
+
+    def on_arrays(out, g):
+        """The first-order gradients straight from the kernels."""
+        g = np.ascontiguousarray(g * (out > 0) if relu else g)
+        return (grad_input_kernel(g, _contiguous(w), stride, padding, length) if x.requires_grad else None,
+                grad_weight_kernel(_contiguous(x), g, stride, padding, size) if w.requires_grad else None,
+                _bias_gradient(g) if bias is not None and bias.requires_grad else None)[:len(inputs)]
+    return make_op("conv1d", y, inputs, vjps, first_order=on_arrays)
+
+
+def _masked(g, out, relu):
+    return g * (out.data > 0) if relu else g
+
+
+def _bias_gradient(g):
+    """g (B, C_out, L_out) summed to the bias's (C_out, 1), as ops.sum_to does."""
+    return np.einsum(g, [0, 1, 2], [1]).reshape(-1, 1)
 
 
 def _check_conv_bias(bias, w):

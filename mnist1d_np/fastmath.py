@@ -15,8 +15,15 @@ checks it against that formula:
 
 Every function is plain Python jitted on a separate line, with numba's
 on-disk cache; ``NUMBA_DISABLE_JIT=1`` runs them as Python.
+
+And one trick of scheduling, not arithmetic: ``ThreadChooser`` runs a short
+parallel kernel with one thread or all of numba's, whichever has lately been
+faster, so that a busy core elsewhere on the machine does not stall it.
 """
 import math
+import time
+
+import numba
 
 import numpy as np
 from llvmlite import ir
@@ -186,3 +193,62 @@ def padded(n, lanes):
 
 
 padded = njit(cache=True)(padded)
+
+
+# ---------------------------------------------------------------------------
+# How many threads a short parallel kernel should use, measured as it runs
+#
+# A parallel (prange) kernel forks numba's threads and joins them at its end;
+# the join waits for the slowest thread. When another process keeps a core
+# busy, the thread that shares that core runs only in the scheduler's
+# timeslices, so a kernel of half a millisecond waits several: chapter 05's
+# outer step (thousands of such calls) took 11.2 s with two threads and 1.8 s
+# with one, against 1.0 s with two on an idle machine. No fixed choice is right
+# for both, and the load comes and goes, so the chooser measures, per problem
+# size: every `every` calls it runs `trials` calls with one thread and
+# `trials` with all, alternately (real calls, nothing is thrown away), and
+# keeps the setting with the smaller total until the next probe. The price is
+# `trials` calls at the worse setting per `every` calls: ~1 % when idle, ~5 %
+# when busy. The kernels' results must not depend on the thread count (ours
+# accumulate per fixed-size chunk), so the numbers stay deterministic.
+
+class ThreadChooser:
+    """``chooser(*args)`` calls ``kernel(*args)`` with 1 or all numba threads, whichever was faster lately.
+
+    kernel: a parallel jitted function. key(*args): a hashable naming the
+    call's problem size (timings are only compared within one size). With
+    one numba thread in all (NUMBA_NUM_THREADS=1) or the JIT disabled, it
+    simply calls the kernel. The thread count is restored after each call.
+    """
+
+    def __init__(self, kernel, key, every=200, trials=2):
+        self.kernel, self.key, self.every, self.trials = kernel, key, every, trials
+        self.calls, self.seconds, self.chosen = {}, {}, {}
+
+    def __call__(self, *args):
+        most = numba.config.NUMBA_NUM_THREADS
+        if most == 1 or numba.config.DISABLE_JIT:
+            return self.kernel(*args)
+        key = self.key(*args)
+        n = self.calls.get(key, -1)  # call -1 is a warm-up (it may compile): not timed
+        self.calls[key] = n + 1
+        phase = n % self.every
+        if n < 0 or phase >= 2 * self.trials:
+            return self._run(self.chosen.get(key, most), args)
+        threads = 1 if phase % 2 == 0 else most  # the probe alternates 1 and all
+        start = time.perf_counter()
+        out = self._run(threads, args)
+        totals = self.seconds.setdefault(key, {1: 0.0, most: 0.0})
+        totals[threads] += time.perf_counter() - start
+        if phase == 2 * self.trials - 1:  # the probe's last call: choose, and start afresh
+            self.chosen[key] = min(totals, key=totals.get)
+            del self.seconds[key]
+        return out
+
+    def _run(self, threads, args):
+        previous = numba.get_num_threads()
+        numba.set_num_threads(threads)
+        try:
+            return self.kernel(*args)
+        finally:
+            numba.set_num_threads(previous)

@@ -25,14 +25,18 @@ in z, raise NotImplementedError if differentiated.
 
 How it is fast: tanh is ``fastmath.tanh`` (vectorises, libm's does not);
 loops over elements run in parallel chunks, each with its own accumulators
-for the parameter gradients. Constants are made in the input's dtype (a bare
-1 or 2 would promote float32 to float64 and stop vectorisation).
+for the parameter gradients (so the sums do not depend on the number of
+threads). The op calls the kernels through ``fastmath.ThreadChooser``: one
+thread or all, whichever is faster at the moment, so that a core kept busy
+by another program does not stall every call. Constants are made in the
+input's dtype (a bare 1 or 2 would promote float32 to float64 and stop
+vectorisation).
 """
 import numpy as np
 from numba import njit, prange
 
 from . import ops
-from .fastmath import tanh
+from .fastmath import ThreadChooser, tanh
 from .tensor import make_op
 
 _CHUNK = 256  # elements per parallel task
@@ -110,6 +114,16 @@ param_vjp_kernel = njit(cache=True, parallel=True, fastmath={"reassoc", "contrac
 slope_vjp_kernel = njit(cache=True, parallel=True, fastmath={"reassoc"})(_slope_vjp)
 
 
+def _elements(z, *rest):
+    return z.size
+
+
+# What the op calls: the kernels with the thread count chosen as they run.
+_run_forward = ThreadChooser(forward_kernel, _elements)
+_run_param_vjp = ThreadChooser(param_vjp_kernel, _elements)
+_run_slope_vjp = ThreadChooser(slope_vjp_kernel, _elements)
+
+
 # ---------------------------------------------------------------------------
 # The op
 
@@ -146,7 +160,7 @@ def scalar_mlp(z, theta, noise=None):
     noise = None if noise is None else np.asarray(noise, dtype=theta.dtype)
     w, c, a, b = _split_theta(theta)
     offset = b if noise is None else b + a @ noise
-    y, slope = forward_kernel(_flat(z), w, c, a, offset)
+    y, slope = _run_forward(_flat(z), w, c, a, offset)
     # The kernel gives g'(z) for free: hand it to the z-gradient, which needs it.
     slope = slope.reshape(z.shape)
     return make_op("scalar_mlp", y.reshape(z.shape), (z, theta), (
@@ -163,12 +177,12 @@ def scalar_mlp_slope(z, theta, slope=None):
     """
     if slope is None:
         w, c, a, b = _split_theta(theta)
-        slope = forward_kernel(_flat(z), w, c, a, b)[1].reshape(z.shape)
+        slope = _run_forward(_flat(z), w, c, a, b)[1].reshape(z.shape)
 
     def gradients(slope, h):
         w, c, a, _ = _split_theta(theta)
         h_flat = np.ascontiguousarray(h, dtype=z.dtype).reshape(-1)
-        gz, gw, gc, ga = slope_vjp_kernel(_flat(z), w, c, a, h_flat)
+        gz, gw, gc, ga = _run_slope_vjp(_flat(z), w, c, a, h_flat)
         return gz.reshape(z.shape), np.concatenate([gw, gc, ga, np.zeros(1, z.dtype)])
     return make_op("scalar_mlp_slope", slope, (z, theta), gradients, differentiable_backward=False)
 
@@ -177,7 +191,7 @@ def _scalar_mlp_theta_vjp(g, z, theta, noise):
     """d/d theta of sum(g * scalar_mlp(z, theta)): (3H + 1,)."""
     w, c, a, _ = _split_theta(theta)
     g_flat = _flat(g)
-    gw, gc, ga = param_vjp_kernel(_flat(z), w, c, a, g_flat)
+    gw, gc, ga = _run_param_vjp(_flat(z), w, c, a, g_flat)
     g_sum = g_flat.sum(dtype=g_flat.dtype)
     if noise is not None:
         ga = ga + noise * g_sum

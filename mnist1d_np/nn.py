@@ -104,12 +104,16 @@ class Module:
                 raise ValueError(f"load_parameters: {name} has shape {p.shape}, got {value.shape}")
             p.data[...] = value
 
-    def __call__(self, x):
-        return self.forward(x)
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
 
 
 class Sequential(Module):
-    """Apply modules (or plain functions like ops.relu) one after the other."""
+    """Apply modules (or plain functions like ops.relu) one after the other.
+
+    A Linear or Conv1d directly followed by ops.relu runs as one fused op
+    (``layer(x, relu=True)``): the same numbers, one graph node fewer.
+    """
 
     def __init__(self, *layers):
         super().__init__()
@@ -117,11 +121,23 @@ class Sequential(Module):
         for i, layer in enumerate(layers):
             if isinstance(layer, Module):
                 setattr(self, str(i), layer)
+        self._plan = _fuse_relus(self.layers)
 
     def forward(self, x):
-        for layer in self.layers:
-            x = layer(x)
+        for layer, relu in self._plan:
+            x = layer(x, relu=True) if relu else layer(x)
         return x
+
+
+def _fuse_relus(layers):
+    """[(layer, relu)]: each Linear or Conv1d that ops.relu follows takes the relu in."""
+    plan = []
+    for layer in layers:
+        if layer is ops.relu and plan and isinstance(plan[-1][0], (Linear, Conv1d)) and not plan[-1][1]:
+            plan[-1] = (plan[-1][0], True)
+        else:
+            plan.append((layer, False))
+    return plan
 
 
 def count_parameters(module):
@@ -150,7 +166,8 @@ def flatten_parameters(module):
 # ---------------------------------------------------------------- layers
 
 class Linear(Module):
-    """y = x @ weight + bias. x: (..., in_features) -> (..., out_features)."""
+    """y = x @ weight + bias (then max(y, 0) with relu=True), as one op (ops.linear).
+    x: (..., in_features) -> (..., out_features)."""
 
     def __init__(self, in_features, out_features, rng, bias=True, dtype=np.float64):
         super().__init__()
@@ -160,9 +177,12 @@ class Linear(Module):
         self.weight = Tensor(np.ascontiguousarray(weight.T, dtype=dtype), requires_grad=True)
         self.bias = uniform(rng, (out_features,), bound, dtype) if bias else None
 
-    def forward(self, x):
-        y = x @ self.weight
-        return y if self.bias is None else y + self.bias
+    def forward(self, x, relu=False):
+        if x.ndim == 2:
+            return ops.linear(x, self.weight, self.bias, relu)
+        batch_shape = x.shape[:-1]
+        y = ops.linear(x.reshape(-1, x.shape[-1]), self.weight, self.bias, relu)
+        return y.reshape(*batch_shape, y.shape[-1])
 
 
 class Conv1d(Module):
@@ -180,8 +200,8 @@ class Conv1d(Module):
         self.weight = uniform(rng, (out_channels, in_channels, kernel_size), bound, dtype)
         self.bias = uniform(rng, (out_channels, 1), bound, dtype)
 
-    def forward(self, x):
-        return conv1d(x, self.weight, self.stride, self.padding, self.bias)
+    def forward(self, x, relu=False):
+        return conv1d(x, self.weight, self.stride, self.padding, self.bias, relu)
 
 
 class GRU(Module):
@@ -336,8 +356,8 @@ class MLP(Module):
         self.linear3 = Linear(hidden, 10, rng, dtype=dtype)
 
     def forward(self, x):
-        h = ops.relu(self.linear1(x))
-        h = h + ops.relu(self.linear2(h))
+        h = self.linear1(x, relu=True)
+        h = h + self.linear2(h, relu=True)
         return self.linear3(h)
 
 
@@ -353,19 +373,15 @@ class ConvNet(Module):
         self.linear = Linear(channels * 5, 10, rng, dtype=dtype)
 
     def forward(self, x):
-        h = x.reshape(x.shape[0], 1, x.shape[-1])
-        h = ops.relu(self.conv1(h))
-        h = ops.relu(self.conv2(h))
-        h = ops.relu(self.conv3(h))
-        return self.linear(h.reshape(h.shape[0], -1))
+        return self.linear(self.features(x))
 
     def features(self, x):
         """The last hidden layer, which the linear layer reads:
         x (batch, 40) -> (batch, 125), so forward(x) = linear(features(x))."""
         h = x.reshape(x.shape[0], 1, x.shape[-1])
-        h = ops.relu(self.conv1(h))
-        h = ops.relu(self.conv2(h))
-        h = ops.relu(self.conv3(h))
+        h = self.conv1(h, relu=True)
+        h = self.conv2(h, relu=True)
+        h = self.conv3(h, relu=True)
         return h.reshape(h.shape[0], -1)
 
 

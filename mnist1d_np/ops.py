@@ -2,7 +2,11 @@
 
 Every op runs its forward on raw arrays and records one backward rule per
 input, ``vjp(out, g) -> gradient``, written with the ops of this module, so
-backward passes can themselves be differentiated (see ``tensor.py``).
+backward passes can themselves be differentiated (see ``tensor.py``). The
+ops that dominate training and unrolled graphs (add, sub, mul, matmul,
+transpose, tanh, linear, cross_entropy) also give a first-order rule: the
+same arithmetic on plain arrays, which a walk with create_graph=False calls
+instead (no wrappers, no op dispatch).
 
 Importing this module gives ``Tensor`` its operators and methods (``+``,
 ``@``, ``.sum()``, ``.T``, indexing, ...; see the end of the file), so the
@@ -63,6 +67,25 @@ def _unbroadcast(g, x):
     return g
 
 
+def _unbroadcast_array(g, x):
+    """_unbroadcast on arrays: the same arithmetic, for first-order rules."""
+    g = _sum_to_array(g, x.data.shape)
+    return g if g.dtype == x.data.dtype else g.astype(x.data.dtype)
+
+
+def _pair_on_arrays(a, b, grad_a, grad_b):
+    """The first-order rule of a broadcasting binary op: grad_a(g) and grad_b(g)
+    on arrays, unbroadcast, each only if its input requires a gradient."""
+    def rule(out, g):
+        return (_unbroadcast_array(grad_a(g), a) if a.requires_grad else None,
+                _unbroadcast_array(grad_b(g), b) if b.requires_grad else None)
+    return rule
+
+
+def _same(g):
+    return g
+
+
 def _broadcasting(name, ufunc, a, b):
     """ufunc(a, b) on the arrays, with a shape error that names the op."""
     try:
@@ -90,13 +113,18 @@ def sum_to(x, shape):
     x, shape = as_tensor(x), tuple(shape)
     if x.data.shape == shape:
         return x
-    axes = _broadcast_axes(x.shape, shape)
+    return _record("sum_to", _sum_to_array(x.data, shape), (x,), (lambda out, g: broadcast_to(g, x.shape),))
+
+
+def _sum_to_array(data, shape):
+    """The ndarray data summed down to shape (the arithmetic of sum_to)."""
+    if data.shape == shape:
+        return data
+    axes = _broadcast_axes(data.shape, shape)
     if len(axes) > 1:  # einsum beats ndarray.sum ~4x on e.g. a conv bias, axes (0, 2)
-        kept = [i for i in range(x.ndim) if i not in axes]
-        data = np.einsum(x.data, list(range(x.ndim)), kept).reshape(shape)
-    else:
-        data = x.data.sum(axis=axes, keepdims=True).reshape(shape)
-    return _record("sum_to", data, (x,), (lambda out, g: broadcast_to(g, x.shape),))
+        kept = [i for i in range(data.ndim) if i not in axes]
+        return np.einsum(data, list(range(data.ndim)), kept).reshape(shape)
+    return data.sum(axis=axes, keepdims=True).reshape(shape)
 
 
 def _broadcast_axes(big, small):
@@ -119,21 +147,24 @@ def add(a, b):
     """a + b elementwise; shapes broadcast like NumPy."""
     a, b = _pair(a, b)
     return _record("add", _broadcasting("add", np.add, a, b), (a, b),
-                   (lambda out, g: _unbroadcast(g, a), lambda out, g: _unbroadcast(g, b)))
+                   (lambda out, g: _unbroadcast(g, a), lambda out, g: _unbroadcast(g, b)),
+                   _pair_on_arrays(a, b, _same, _same))
 
 
 def sub(a, b):
     """a - b elementwise; shapes broadcast like NumPy."""
     a, b = _pair(a, b)
     return _record("sub", _broadcasting("sub", np.subtract, a, b), (a, b),
-                   (lambda out, g: _unbroadcast(g, a), lambda out, g: _unbroadcast(-g, b)))
+                   (lambda out, g: _unbroadcast(g, a), lambda out, g: _unbroadcast(-g, b)),
+                   _pair_on_arrays(a, b, _same, np.negative))
 
 
 def mul(a, b):
     """a * b elementwise; shapes broadcast like NumPy."""
     a, b = _pair(a, b)
     return _record("mul", _broadcasting("mul", np.multiply, a, b), (a, b),
-                   (lambda out, g: _unbroadcast(g * b, a), lambda out, g: _unbroadcast(g * a, b)))
+                   (lambda out, g: _unbroadcast(g * b, a), lambda out, g: _unbroadcast(g * a, b)),
+                   _pair_on_arrays(a, b, lambda g: g * b.data, lambda g: g * a.data))
 
 
 def div(a, b):
@@ -185,7 +216,9 @@ def matmul(a, b):
                          "cannot be broadcast") from None
     return _record("matmul", data, (a, b),
                    (lambda out, g: _unbroadcast(matmul(g, _swap_last(b)), a),
-                    lambda out, g: _unbroadcast(matmul(_swap_last(a), g), b)))
+                    lambda out, g: _unbroadcast(matmul(_swap_last(a), g), b)),
+                   _pair_on_arrays(a, b, lambda g: g @ np.swapaxes(b.data, -1, -2),
+                                   lambda g: np.swapaxes(a.data, -1, -2) @ g))
 
 
 def _matmul_vectors(a, b):
@@ -202,6 +235,51 @@ def _matmul_vectors(a, b):
 def _swap_last(x):
     ndim = x.data.ndim
     return transpose(x, tuple(range(ndim - 2)) + (ndim - 1, ndim - 2))
+
+
+def linear(x, w, b=None, relu=False):
+    """A dense layer as one op: x @ w + b, then max(., 0) if relu.
+
+    x: (batch, n_in), w: (n_in, n_out), b: None or (n_out,), all of one
+    float dtype -> (batch, n_out). The same numbers as the composition
+    ``relu(x @ w + b)``, with one graph node instead of three; its backward
+    (written with ops, so it differentiates again) and its first-order rule
+    on arrays skip the gradients of inputs that need none.
+    """
+    x, w = _pair(x, w)
+    b = None if b is None else _pair(b, w)[0]
+    _check_linear(x, w, b)
+    y = x.data @ w.data
+    if b is not None:
+        y += b.data
+    if relu:
+        np.maximum(y, 0, out=y)
+    inputs = (x, w) if b is None else (x, w, b)
+
+    def vjp(out, g):
+        if relu:
+            g = g * (out.data > 0)  # relu's slope: a constant mask (relu'' = 0)
+        return (matmul(g, w.T) if x.requires_grad else None,
+                matmul(x.T, g) if w.requires_grad else None,
+                sum(g, axis=0) if b is not None and b.requires_grad else None)[:len(inputs)]
+
+    def on_arrays(out, g):
+        if relu:
+            g = g * (out > 0)
+        return (g @ w.data.T if x.requires_grad else None,
+                x.data.T @ g if w.requires_grad else None,
+                g.sum(axis=0) if b is not None and b.requires_grad else None)[:len(inputs)]
+    return _record("linear", y, inputs, vjp, on_arrays)
+
+
+def _check_linear(x, w, b):
+    if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[0]:
+        raise ValueError(f"linear: x {x.shape} and w {w.shape} must be (batch, n_in) and (n_in, n_out)")
+    if b is not None and b.shape != w.shape[1:]:
+        raise ValueError(f"linear: b must have shape ({w.shape[1]},), got {b.shape}")
+    if x.dtype != w.dtype or (b is not None and b.dtype != w.dtype) or w.dtype.kind != "f":
+        raise TypeError(f"linear: x, w and b must share one float dtype, got {x.dtype}, {w.dtype}"
+                        f"{'' if b is None else ', ' + str(b.dtype)}")
 
 
 # ---------------------------------------------------------------- elementwise functions
@@ -236,11 +314,15 @@ def _sqrt_vjp(out, g):
 def tanh(x):
     """Hyperbolic tangent elementwise, same shape."""
     x = as_tensor(x)
-    return _record("tanh", np.tanh(x.data), (x,), (_tanh_vjp,))
+    return _record("tanh", np.tanh(x.data), (x,), (_tanh_vjp,), _tanh_on_arrays)
 
 
 def _tanh_vjp(out, g):
     return g * (1 - out * out)
+
+
+def _tanh_on_arrays(out, g):
+    return (g * (1 - out * out),)
 
 
 def sigmoid(x):
@@ -423,7 +505,8 @@ def transpose(x, axes=None):
     ndim = x.data.ndim
     axes = tuple(range(ndim))[::-1] if axes is None else tuple(a % ndim for a in axes)
     return _record("transpose", x.data.transpose(axes), (x,),
-                   (lambda out, g: transpose(g, _inverse_permutation(axes)),))
+                   (lambda out, g: transpose(g, _inverse_permutation(axes)),),
+                   lambda out, g: (g.transpose(_inverse_permutation(axes)),))
 
 
 def _inverse_permutation(axes):
@@ -559,19 +642,18 @@ def cross_entropy(logits, labels):
     data = -log_probs[rows, labels].mean()
 
     def vjp(out, g):
-        # d loss / d logits = (softmax - onehot) / batch.
-        if is_grad_enabled():
-            # The backward is being recorded: softmax must be a graph op so
-            # that its own derivative counts.
-            onehot = np.zeros_like(log_probs)
-            onehot[rows, labels] = 1
-            residual = softmax(logits, 1) - onehot
-        else:
-            # First order: plain arrays, reusing the forward's log-probabilities.
-            residual = np.exp(log_probs)
-            residual[rows, labels] -= 1
-        return residual * (g / len(labels))
-    return _record("cross_entropy", data, (logits,), (vjp,))
+        # d loss / d logits = (softmax - onehot) / batch, with softmax a graph
+        # op so that its own derivative counts in a recorded backward.
+        onehot = np.zeros_like(log_probs)
+        onehot[rows, labels] = 1
+        return (softmax(logits, 1) - onehot) * (g / len(labels))
+
+    def on_arrays(out, g):
+        # The same, reusing the forward's log-probabilities.
+        residual = np.exp(log_probs)
+        residual[rows, labels] -= 1
+        return (residual * (g / len(labels)),)
+    return _record("cross_entropy", data, (logits,), (vjp,), on_arrays)
 
 
 def _check_labels(logits, labels):

@@ -25,12 +25,18 @@ Each rule's maths is written once, in its ``step`` method, with operators that
 work on arrays and Tensors alike; the two paths differ only in whether the
 results are written back into the given arrays.
 
+One fast path, clearly marked below: Adam on float arrays runs a numba
+kernel, one pass over each array instead of a dozen NumPy passes, with the
+same operations in the same order (``tests/test_optim.py`` checks it
+against ``Adam.step``).
+
 ``Optimizer(rule, params)`` wraps the array path for Tensor parameters:
 ``opt.step(grads)`` updates the parameters' arrays in place. Use it (or
 arrays) for ordinary training: the Tensor path records every update, so
 steps would chain into one ever-growing graph.
 """
 import numpy as np
+from numba import njit
 
 from . import ops
 from .tensor import Tensor
@@ -149,6 +155,54 @@ class Adam(_Rule):
         # Same operation order as torch: sqrt(v) / sqrt(bc2) + eps, step lr / bc1.
         denom = _sqrt(v) / (1 - b2 ** step) ** 0.5 + self.eps
         return p - (self.lr / (1 - b1 ** step)) * (m / denom), m, v
+
+
+    def update(self, params, grads, state):
+        if not _kernel_ready(params, grads, state, self.hyperparameters()):
+            return super().update(params, grads, state)
+        state["step"] = step = state["step"] + 1
+        scalars = self._kernel_scalars(step)
+        for k in _keys(params):
+            p, g, m, v = params[k], grads[k], state["m"][k], state["v"][k]
+            adam_in_place(p, g, m, v, *(p.dtype.type(c) for c in scalars))
+        return params, state
+
+    def _kernel_scalars(self, step):
+        """step's constants as ``step`` computes them (in Python floats)."""
+        b1, b2 = self.beta1, self.beta2
+        return (self.weight_decay, b1, 1 - b1, b2, 1 - b2, (1 - b2 ** step) ** 0.5, self.eps,
+                self.lr / (1 - b1 ** step))
+
+
+# ---- fast path: Adam.step in one pass, in place (~10 % of an MLP training step
+# in NumPy's passes and temporaries). Each scalar arrives in the arrays' dtype,
+# as NumPy casts a Python float, so the arithmetic is step's, operation by operation.
+
+def _kernel_ready(params, grads, state, hyperparameters):
+    """Arrays only, each key's four arrays C-contiguous and of one float dtype."""
+    if not _on_arrays(params, grads, hyperparameters):
+        return False
+    for k in _keys(params):
+        arrays = (params[k], grads[k], state["m"][k], state["v"][k])
+        if arrays[0].dtype.kind != "f" or any(a.dtype != arrays[0].dtype or a.shape != arrays[0].shape
+                                              or not a.flags.c_contiguous for a in arrays):
+            return False
+    return True
+
+
+def adam_in_place(p, g, m, v, weight_decay, b1, one_minus_b1, b2, one_minus_b2, sqrt_bc2, eps, step_size):
+    """Adam.step on flat-or-any-shape float arrays p, g, m, v, updating p, m, v in place."""
+    p, g, m, v = p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1)
+    for i in range(p.size):
+        gi = g[i] + weight_decay * p[i] if weight_decay != 0 else g[i]
+        m[i] = b1 * m[i] + one_minus_b1 * gi
+        v[i] = b2 * v[i] + one_minus_b2 * (gi * gi)
+        p[i] = p[i] - step_size * (m[i] / (np.sqrt(v[i]) / sqrt_bc2 + eps))
+
+
+# error_model="numpy": x / 0 gives inf or nan as in NumPy instead of raising, which
+# removes a branch per division and lets LLVM vectorise the loop (2x here).
+adam_in_place = njit(cache=True, error_model="numpy")(adam_in_place)
 
 
 def adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):

@@ -8,8 +8,11 @@ never stores them on the tensors.
 
 Backward rules are written with Tensor ops, so when ``create_graph=True`` the
 backward pass is itself recorded and can be differentiated again, to any
-order. With ``create_graph=False`` the rules run with recording switched off:
-no nodes are built, only thin Tensor wrappers around NumPy arrays.
+order. With ``create_graph=False`` (ordinary training) nothing is recorded
+and the walk carries plain ndarrays: an op may give a ``first_order`` rule
+on arrays (the hot ops do: ``ops.linear``, ``conv1d``, ``cross_entropy``,
+and add, mul, matmul, ...), and the others' Tensor rules run unrecorded on
+thin wrappers.
 
 This module knows nothing of the op library: ``ops`` builds on ``Tensor`` and,
 when imported, gives it its operators (``+``, ``@``, ``.sum()``, ...). New ops
@@ -19,11 +22,13 @@ Memory: a node refers to its inputs, never to its own output, so graphs hold
 no reference cycles and are freed by reference counting alone.
 """
 import contextlib
+import gc
 import itertools
+import operator
 
 import numpy as np
 
-__all__ = ["Tensor", "grad", "no_grad", "is_grad_enabled", "make_op"]
+__all__ = ["Tensor", "grad", "no_grad", "is_grad_enabled", "make_op", "cycle_collector_paused"]
 
 
 class _GradMode:
@@ -57,15 +62,39 @@ def no_grad():
     return _recording(False)
 
 
-class _Node:
-    """How a Tensor was made: op name, inputs needing gradients, and either
-    one vjp each (a tuple) or one joint vjp for all of them (a callable)."""
-    __slots__ = ("op", "inputs", "vjps")
+@contextlib.contextmanager
+def cycle_collector_paused():
+    """Context manager or decorator: Python's cyclic garbage collector is off inside.
 
-    def __init__(self, op, inputs, vjps):
+    For building a large graph, such as an unrolled training run. The engine
+    makes no reference cycles, so reference counting alone frees its graphs;
+    the cyclic collector only costs time there, since each of its full passes
+    visits every live object, and 200 unrolled steps keep ~10^5 alive
+    (chapter 04: ~20 % of an outer step). Used as a decorator of the function
+    that builds and drops the graph, it also frees the graph before the
+    collector resumes (else the collector's first pass would visit all of
+    it). The previous state is restored.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+class _Node:
+    """How a Tensor was made: op name, inputs needing gradients, either one
+    vjp each (a tuple) or one joint vjp for all of them (a callable), and
+    optionally a joint rule on raw arrays for first-order walks."""
+    __slots__ = ("op", "inputs", "vjps", "first_order")
+
+    def __init__(self, op, inputs, vjps, first_order=None):
         self.op = op
         self.inputs = inputs
         self.vjps = vjps
+        self.first_order = first_order
 
 
 _next_seq = itertools.count().__next__
@@ -155,7 +184,7 @@ def _raw(x):
 
 # ---------------------------------------------------------------- recording
 
-def _record(name, out_data, inputs, vjps):
+def _record(name, out_data, inputs, vjps, first_order=None):
     """The Tensor ``out_data`` as the output of op ``name``.
 
     Keeps only the inputs that require gradients (and their vjps), so the
@@ -165,16 +194,16 @@ def _record(name, out_data, inputs, vjps):
     if _mode.enabled:
         for x in inputs:
             if x.requires_grad:
-                out._node = _node_for(name, inputs, vjps)
+                out._node = _node_for(name, inputs, vjps, first_order)
                 out.requires_grad = out._node is not None
                 break
     return out
 
 
-def _node_for(name, inputs, vjps):
+def _node_for(name, inputs, vjps, first_order):
     """The graph node of an op's output, or None if no input needs a gradient."""
-    if callable(vjps):  # one joint rule for all inputs: keep them all
-        return _Node(name, tuple(inputs), vjps)
+    if callable(vjps) or first_order is not None:  # joint rules see all inputs: keep them all
+        return _Node(name, tuple(inputs), vjps, first_order)
     if len(inputs) == 1:  # the common case; its input is known to require grad
         return None if vjps[0] is None else _Node(name, inputs, vjps)
     needs_grad = [i for i, x in enumerate(inputs) if x.requires_grad and vjps[i] is not None]
@@ -185,7 +214,7 @@ def _node_for(name, inputs, vjps):
     return None
 
 
-def make_op(name, out_data, inputs, vjps, differentiable_backward=True):
+def make_op(name, out_data, inputs, vjps, differentiable_backward=True, first_order=None):
     """Record a custom op and return its output Tensor.
 
     name: used in error messages. out_data: the forward result (ndarray).
@@ -216,9 +245,16 @@ def make_op(name, out_data, inputs, vjps, differentiable_backward=True):
     anything differentiates through them: nothing is ever silently treated
     as a constant.
 
-    A rule that returns the wrong shape or dtype raises a RuntimeError naming
-    the op. Inside a rule, ``is_grad_enabled()`` says whether the backward
-    pass is being recorded. Gradients may share memory with each other and
+    (c) Optionally, a fast path for first-order walks (``create_graph=False``,
+    ordinary training): ``first_order(out_data, g_data)`` returns one ndarray
+    per input, or None for an input that does not require a gradient. It is
+    used instead of ``vjps`` whenever the backward is not recorded, so it
+    must compute the same gradients (test it against them).
+
+    A joint rule may also return None for an input that does not require a
+    gradient. A rule that returns the wrong shape or dtype raises a
+    RuntimeError naming the op. Inside a rule, ``is_grad_enabled()`` says
+    whether the backward pass is being recorded. Gradients may share memory with each other and
     with ``grad_outputs``: treat them as read-only.
     """
     inputs = tuple(inputs)
@@ -234,7 +270,7 @@ def make_op(name, out_data, inputs, vjps, differentiable_backward=True):
             raise ValueError(f"{name}: got {len(inputs)} inputs but {len(vjps)} backward rules")
         if not differentiable_backward:
             vjps = tuple(None if v is None else _first_order_only(name, v, inputs) for v in vjps)
-    return _record(name, np.asarray(out_data), inputs, vjps)
+    return _record(name, np.asarray(out_data), inputs, vjps, first_order)
 
 
 def _first_order_only(name, raw_vjp, inputs):
@@ -284,19 +320,21 @@ def grad(outputs, inputs, grad_outputs=None, create_graph=False):
     """
     flat_inputs, rebuild = _flatten_inputs(inputs)
     outputs, seeds = _seed(outputs, grad_outputs, create_graph)
-    # Without create_graph the rules run unrecorded: no nodes, only arrays in thin wrappers.
     previous, _mode.enabled = _mode.enabled, create_graph
     try:
-        found = _backward(outputs, seeds, flat_inputs)
+        if create_graph:
+            found = _backward(outputs, seeds, flat_inputs, _tensor_vjps)
+        else:  # nothing is recorded: the walk carries raw arrays
+            found = _backward(outputs, [s.data for s in seeds], flat_inputs, _array_vjps)
     finally:
         _mode.enabled = previous
-    return rebuild([_result(found.get(x), x, create_graph) for x in flat_inputs])
+    return rebuild([_result(found.get(x), x) for x in flat_inputs])
 
 
-def _result(g, x, create_graph):
+def _result(g, x):
     if g is None:
         return Tensor(np.zeros_like(x.data))
-    return g if create_graph or not g.requires_grad else g.detach()
+    return g if isinstance(g, Tensor) else Tensor(g)
 
 
 def _flatten_inputs(inputs):
@@ -347,9 +385,11 @@ def _as_seed(seed, output, create_graph):
     return seed.astype(output.dtype) if seed.dtype != output.dtype else seed
 
 
-def _backward(outputs, seeds, inputs):
+def _backward(outputs, seeds, inputs, input_gradients):
     """Walk the graph from outputs to inputs; return {input: gradient}.
 
+    input_gradients(node, t, g, relevant) gives the gradients of a node's
+    inputs: ``_tensor_vjps`` (recorded walks) or ``_array_vjps`` (first order).
     Tensors key the walk's dicts and sets directly: they hash by identity,
     which is faster than calling id() on every visit.
     """
@@ -367,27 +407,39 @@ def _backward(outputs, seeds, inputs):
         if t in wanted:
             found[t] = g
         node = t._node
-        if node is None:
-            continue
-        if callable(node.vjps):  # a joint rule: every input's gradient from one call
-            for x, gx in zip(node.inputs, node.vjps(t, g)):
+        if node is not None:
+            for x, gx in zip(node.inputs, input_gradients(node, t, g, relevant)):
                 if x in relevant:
                     _add_gradient(pending, node, x, gx)
-        else:
-            for x, vjp in zip(node.inputs, node.vjps):
-                if x in relevant:
-                    _add_gradient(pending, node, x, vjp(t, g))
     return found
 
 
+def _tensor_vjps(node, t, g, relevant):
+    """The gradients (Tensors; None where not needed) of node's inputs, by its Tensor rules."""
+    if callable(node.vjps):  # a joint rule: every input's gradient from one call
+        return node.vjps(t, g)
+    return [vjp(t, g) if vjp is not None and x in relevant else None
+            for x, vjp in zip(node.inputs, node.vjps)]
+
+
+def _array_vjps(node, t, g, relevant):
+    """The same on raw arrays: the op's first_order rule, or its Tensor rules
+    run unrecorded on a thin wrapper."""
+    if node.first_order is not None:
+        return node.first_order(t.data, g)
+    return [None if gx is None else gx.data for gx in _tensor_vjps(node, t, Tensor(g), relevant)]
+
+
 def _add_gradient(pending, node, x, gx):
-    if gx.data.shape != x.data.shape or gx.data.dtype != x.data.dtype:
+    if gx is None or gx.shape != x.data.shape or gx.dtype != x.data.dtype:
         _wrong_gradient(node.op, gx, x)
     previous = pending.get(x)
     pending[x] = gx if previous is None else previous + gx
 
 
 def _wrong_gradient(op, g, x):
+    if g is None:
+        raise RuntimeError(f"{op}: backward returned no gradient for an input that needs one")
     raise RuntimeError(f"{op}: backward returned a {g.dtype} gradient of shape {g.shape} "
                        f"for a {x.dtype} input of shape {x.shape}")
 
@@ -397,33 +449,35 @@ def _relevant_order(outputs, wanted):
     list in topological order (inputs before the tensors computed from them)
     and as a set.
 
-    Iterative depth-first search with an explicit stack: a recursive one
-    overflows on the 10^5-deep graphs of unrolled training loops. A tensor is
-    relevant if it is wanted or one of its inputs is relevant; when a tensor
-    is finished, all its inputs are, so this is decided on the way out.
+    Two passes, no recursion (a recursive search overflows on the 10^5-deep
+    graphs of unrolled training loops). First, every tensor the outputs
+    reach, by an explicit stack. Then those in creation order, which is a
+    topological order (an op's inputs exist before its output): a tensor is
+    relevant if it is wanted or one of its inputs is relevant, and its
+    inputs have been decided by then. Sorting by creation number is one C
+    call; it replaces the bookkeeping of a post-order search.
 
     A tensor created before every wanted input cannot depend on any of them,
     so the search does not go behind it. This keeps each step of an unrolled
     loop from re-walking the whole history (which made it quadratic).
     """
-    order, visited, relevant = [], set(), set()
     oldest = min((x._seq for x in wanted), default=0)
-    stack = [(y, False) for y in outputs if y.requires_grad]
+    reached, stack = set(), [y for y in outputs if y.requires_grad]
     while stack:
-        t, inputs_done = stack.pop()
-        node = t._node
-        if inputs_done:
-            if t in wanted or _any_relevant(node, relevant):
-                relevant.add(t)
-                order.append(t)
-        elif t not in visited:
-            visited.add(t)
-            stack.append((t, True))
-            if node is not None and t._seq > oldest:
-                for x in node.inputs:
-                    if x not in visited:
-                        stack.append((x, False))
+        t = stack.pop()
+        if t not in reached:
+            reached.add(t)
+            if t._node is not None and t._seq > oldest:
+                stack.extend(t._node.inputs)
+    order, relevant = [], set()
+    for t in sorted(reached, key=_creation_number):
+        if t in wanted or _any_relevant(t._node, relevant):
+            relevant.add(t)
+            order.append(t)
     return order, relevant
+
+
+_creation_number = operator.attrgetter("_seq")
 
 
 def _any_relevant(node, relevant):

@@ -91,6 +91,8 @@ def train(model, dataset, config=TrainConfig(), checkpoint_path=None, progress=N
     x, y = dataset["x"].astype(_dtype(model), copy=False), dataset["y"]
     params = list(model.parameters().values())
     flat = flatten_parameters(model)
+    flat_grad = np.empty_like(flat)  # reused every step
+    grad_views = [flat_grad[start:start + p.size].reshape(p.shape) for start, p in zip(_offsets(params), params)]
     rule = adam(config.lr, weight_decay=config.weight_decay)
     state, results, start = rule.init([flat]), _new_results(), 0
     if checkpoint_path is not None:
@@ -101,8 +103,9 @@ def train(model, dataset, config=TrainConfig(), checkpoint_path=None, progress=N
     for step in range(start, config.steps):
         xb, yb = fixed_order_batch(x, y, step, config.batch_size)
         loss = ops.cross_entropy(model(Tensor(xb)), yb)
-        grads = grad(loss, params)
-        rule.update([flat], [np.concatenate([g.data.ravel() for g in grads])], state)
+        for view, g in zip(grad_views, grad(loss, params)):
+            view[...] = g.data
+        rule.update([flat], [flat_grad], state)
         results["train_losses"].append(loss.item())
         if step % config.eval_every == 0 or step == config.steps - 1:
             _record_eval(results, model, dataset, step)
@@ -121,6 +124,11 @@ def early_stopped(results):
     best = int(np.argmax(results["test_acc"]))
     return {"step": results["eval_steps"][best], "test_acc": results["test_acc"][best],
             "train_acc": results["train_acc"][best]}
+
+
+def _offsets(params):
+    """Where each parameter starts in the flat vector (nn.flatten_parameters' order)."""
+    return np.cumsum([0] + [p.size for p in params[:-1]])
 
 
 def _dtype(model):

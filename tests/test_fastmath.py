@@ -1,6 +1,7 @@
 """The shared numeric tricks (mnist1d_np.fastmath), each against the plain formula it replaces."""
 import subprocess
 import sys
+import time
 
 import numba
 import numpy as np
@@ -70,6 +71,56 @@ def test_small_gemms_are_matrix_products(rng, n, q, m, dtype):
 
 def test_padded_rounds_up():
     assert [F.padded(n, 8) for n in (0, 1, 8, 9, 16)] == [0, 8, 8, 16, 16]
+
+
+# ---------------------------------------------------------------------------
+# ThreadChooser
+
+def sleepy_kernel(slow_threads):
+    """A stand-in kernel that is slow with `slow_threads` threads; it returns the thread count it ran with."""
+    def kernel(size):
+        threads = numba.get_num_threads()
+        time.sleep(0.003 if threads == slow_threads else 0.0)
+        return threads
+    return kernel
+
+
+@pytest.mark.skipif(not JIT or numba.config.NUMBA_NUM_THREADS < 2, reason="needs the JIT and 2 numba threads")
+@pytest.mark.parametrize("slow", ["all", "one"])
+def test_thread_chooser_keeps_the_faster_setting(slow):
+    most = numba.config.NUMBA_NUM_THREADS
+    slow_threads, fast_threads = (most, 1) if slow == "all" else (1, most)
+    chooser = F.ThreadChooser(sleepy_kernel(slow_threads), key=lambda size: size, every=10, trials=2)
+    before = numba.get_num_threads()
+    used = [chooser(100) for _ in range(10)]
+    assert used[0] == most                       # the warm-up call: untimed, default
+    assert used[1:5] == [1, most, 1, most]       # the probe alternates
+    assert used[5:] == [fast_threads] * 5        # then the faster one, until the next probe
+    assert chooser(7) == most                    # another size is timed on its own
+    assert numba.get_num_threads() == before     # the thread count is restored
+
+
+def test_thread_chooser_calls_straight_through_without_threads(monkeypatch):
+    monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 1)
+    chooser = F.ThreadChooser(lambda size: size * 2, key=lambda size: size)
+    assert [chooser(3) for _ in range(5)] == [6] * 5 and chooser.calls == {}
+
+
+@pytest.mark.skipif(not JIT or numba.config.NUMBA_NUM_THREADS < 2, reason="needs the JIT and 2 numba threads")
+def test_learned_activation_kernels_do_not_depend_on_the_thread_count(rng):
+    """What makes the chooser safe: one thread or all, the same numbers."""
+    from mnist1d_np import learned_activation as L
+    z = rng.standard_normal(3000).astype(np.float32)
+    w, c, a, up = (rng.standard_normal(n).astype(np.float32) for n in (20, 20, 20, 3000))
+    results = {}
+    for threads in (1, numba.config.NUMBA_NUM_THREADS):
+        numba.set_num_threads(threads)
+        results[threads] = (L.forward_kernel(z, w, c, a, np.float32(0.5)), L.param_vjp_kernel(z, w, c, a, up),
+                            L.slope_vjp_kernel(z, w, c, a, up))
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    for one, every in zip(*results.values()):
+        for x, y in zip(one, every):
+            np.testing.assert_array_equal(x, y)
 
 
 FRESH_VS_CACHED = {

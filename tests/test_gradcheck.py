@@ -81,9 +81,11 @@ def test_nan_gradient_fails():
 
 @pytest.mark.parametrize("order", [1, 2])
 def test_mutated_tanh_rule_is_caught(monkeypatch, order):
-    """Drop a factor of tanh's derivative: 1 - out instead of 1 - out^2."""
+    """Drop a factor of tanh's derivative: 1 - out instead of 1 - out^2 (in both
+    rules: the Tensor one, and the one on arrays that first-order walks use)."""
     assert check_grad(layer, [X, W], order=order).ok
     monkeypatch.setattr(ops, "_tanh_vjp", lambda out, g: g * (1 - out))
+    monkeypatch.setattr(ops, "_tanh_on_arrays", lambda out, g: (g * (1 - out),))
     with pytest.raises(GradcheckError):
         check_grad(layer, [X, W], order=order)
 

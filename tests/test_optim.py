@@ -240,3 +240,33 @@ def test_sgd_momentum_is_pytorchs_form_on_a_hand_computed_example(as_tensors):
         np.testing.assert_allclose(got, want, rtol=1e-14)
     buf = state["buf"][0]
     np.testing.assert_allclose(buf.data if as_tensors else buf, (-0.55, 2.9), rtol=1e-14)
+
+
+# ---------------------------------------------------------------- Adam's in-place fast path
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_adam_fast_path_is_the_rules_step(rng, dtype, weight_decay):
+    """The numba pass (float arrays) against Adam.step, the rule written once, over three steps."""
+    rule = adam(0.01, weight_decay=weight_decay)
+    params = {"w": rng.normal(size=(30, 7)).astype(dtype), "b": rng.normal(size=7).astype(dtype)}
+    expected = {k: (p.copy(), np.zeros_like(p), np.zeros_like(p)) for k, p in params.items()}
+    state = rule.init(params)
+    for step in (1, 2, 3):
+        grads = {k: rng.normal(size=p.shape).astype(dtype) for k, p in params.items()}
+        assert rule.update(params, grads, state)[0] is params
+        expected = {k: rule.step(*expected[k][:1], grads[k], *expected[k][1:], step) for k in params}
+    for k, (p, m, v) in expected.items():
+        for ours, reference in ((params[k], p), (state["m"][k], m), (state["v"][k], v)):
+            assert ours.dtype == dtype
+            np.testing.assert_allclose(ours, reference, rtol=2 * np.finfo(dtype).eps, atol=0)
+
+
+def test_adam_fast_path_steps_aside_for_strided_arrays(rng):
+    """A non-contiguous parameter takes the general path, with the same result."""
+    rule, base = adam(0.01), rng.normal(size=(6, 4))
+    strided, contiguous = base.copy()[:, ::2], np.ascontiguousarray(base[:, ::2])
+    g = rng.normal(size=strided.shape)
+    for p in (strided, contiguous):
+        rule.update([p], [g], rule.init([p]))
+    np.testing.assert_allclose(strided, contiguous, rtol=1e-15)

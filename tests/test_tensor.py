@@ -375,3 +375,55 @@ def test_grad_of_a_loss_computed_under_no_grad_raises():
         loss = (w * w).sum()
     with pytest.raises(RuntimeError, match="no_grad"):
         grad(loss, w)
+
+
+# ---------------------------------------------------------------- the first-order fast path
+
+def doubled_with_spies(x, calls):
+    """2x as a custom op with both backward paths, each logging its use."""
+    def vjp(out, g):
+        calls.append("tensor rule")
+        return g * 2
+
+    def on_arrays(out, g):
+        calls.append("array rule")
+        assert type(g) is np.ndarray
+        return (g * 2,)
+    return make_op("doubled", x.data * 2, (x,), (vjp,), first_order=on_arrays)
+
+
+def test_first_order_rule_runs_only_when_nothing_is_recorded():
+    x, calls = Tensor(np.arange(3.0), requires_grad=True), []
+    np.testing.assert_array_equal(grad(doubled_with_spies(x, calls).sum(), x).data, [2, 2, 2])
+    assert calls == ["array rule"]
+    calls.clear()
+    g = grad(doubled_with_spies(x, calls).sum(), x, create_graph=True)
+    assert calls == ["tensor rule"]
+    np.testing.assert_array_equal(g.data, [2, 2, 2])
+
+
+def test_a_rule_that_leaves_out_a_needed_gradient_is_an_error():
+    x = Tensor(np.ones(2), requires_grad=True)
+    y = make_op("forgetful", x.data * 2, (x,), lambda out, g: (None,))
+    with pytest.raises(RuntimeError, match="forgetful: backward returned no gradient for an input that needs one"):
+        grad(y.sum(), x)
+
+
+def test_cycle_collector_paused_restores_the_collector():
+    from mnist1d_np.tensor import cycle_collector_paused
+    assert gc.isenabled()
+    with cycle_collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+
+    @cycle_collector_paused()
+    def inside():
+        return gc.isenabled()
+    assert inside() is False and gc.isenabled()
+    gc.disable()
+    try:
+        with cycle_collector_paused():
+            pass
+        assert not gc.isenabled()  # it was off before: it stays off
+    finally:
+        gc.enable()
