@@ -12,24 +12,19 @@ grows with the training set: try --train-examples 50000, the chapter's
 largest, or --eval-every 1000000 for the training steps alone.
 """
 import argparse
-import importlib.util
 import json
-import os
 import time
 
 import numpy as np
 
 from mnist1d_np import nn, train
+from bench_meta import load_chapter as load_chapter_named
 
-CHAPTER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "chapters", "08_pooling.py")
 
 
 def load_chapter():
     """chapters/08_pooling.py as a module (its name starts with a digit: no plain import)."""
-    spec = importlib.util.spec_from_file_location("chapter_08_pooling", CHAPTER)
-    chapter = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(chapter)
-    return chapter
+    return load_chapter_named("08_pooling")
 
 
 def timed_run(chapter, variant, dataset, steps, eval_every):

@@ -13,24 +13,18 @@ notebook on a CPU; chapter 07's target is 200 epochs plus evaluations and
 t-SNE within 3 minutes on 2 cores, i.e. well under 0.9 s per epoch.
 """
 import argparse
-import importlib.util
 import json
-import os
 import time
 
 import numpy as np
 
 from mnist1d_np import data, nn, optim
+from bench_meta import load_chapter as load_chapter_named
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def load_chapter():
-    path = os.path.join(ROOT, "chapters", "07_self_supervised.py")
-    spec = importlib.util.spec_from_file_location("chapter07", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_chapter_named("07_self_supervised")
 
 
 def timed_epochs(chapter, settings, x, epochs, seed):

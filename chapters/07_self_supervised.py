@@ -402,7 +402,7 @@ def main_rows(result):
             for name, acc in layers.items()]
     rows.append(("best layer (linear, %)", "82.1 at conv3", peak(layers)))
     rows.append(("encoder, linear probe (the paper's text)", PAPER_TEXT, f"{100 * layers['conv3']:.1f} %"))
-    rows.append((f"kNN (k=10, cosine) on the output (%)", "—", f"{100 * result['history']['knn'][-1]:.1f}"))
+    rows.append(("kNN (k=10, cosine) on the output (%)", "—", f"{100 * result['history']['knn'][-1]:.1f}"))
     return rows
 
 

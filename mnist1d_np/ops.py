@@ -23,7 +23,7 @@ Conventions:
 """
 import numpy as np
 
-from .tensor import Tensor, _record, is_grad_enabled
+from .tensor import Tensor, _record
 
 
 # ---------------------------------------------------------------- wrapping

@@ -1,6 +1,5 @@
 """Chapter 03 (lottery tickets): its --quick run's real output, and resuming a search."""
 import dataclasses
-import importlib.util
 import json
 import os
 import subprocess
@@ -9,16 +8,13 @@ import types
 
 import numpy as np
 import pytest
+from test_chapters import load_chapter as load_chapter_named
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def load_chapter():
-    path = os.path.join(ROOT, "chapters", "03_lottery_tickets.py")
-    spec = importlib.util.spec_from_file_location("chapter_03", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_chapter_named("03_lottery_tickets")
 
 
 class StopAfter:

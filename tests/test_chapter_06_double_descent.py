@@ -5,17 +5,14 @@ import subprocess
 import sys
 
 import pytest
+from test_chapters import load_chapter as load_chapter_named
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "chapters", "06_double_descent.py")
 
 
 def load_chapter():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("chapter06", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_chapter_named("06_double_descent")
 
 
 def run_quick(out):

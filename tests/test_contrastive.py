@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from mnist1d_np import Tensor, contrastive, grad, ops
+from mnist1d_np import Tensor, contrastive, grad
 from mnist1d_np.gradcheck import check_grad
 
 EYE3 = np.eye(3)  # three orthonormal views: every cosine is 0 or 1
