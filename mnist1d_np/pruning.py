@@ -30,6 +30,7 @@ import numpy as np
 from . import sparse_linear
 from .optim import adam
 from .tensor import Tensor
+from .train import fixed_order_batch
 
 SCOPES = ("layer", "global")
 # From benchmarks/bench_lottery.py: the sparse path wins from about this sparsity on.
@@ -327,8 +328,7 @@ def train_masked(params, masks, dataset, config=RoundConfig(), sparse=None, snap
     rule = adam(config.lr)
     state, curves, snapshot = rule.init(layers.trainables), _new_curves(), None
     for step in range(config.steps):
-        bix = (step * config.batch_size) % len(y)
-        loss, grads = loss_and_grads(layers, x[bix:bix + config.batch_size], y[bix:bix + config.batch_size])
+        loss, grads = loss_and_grads(layers, *fixed_order_batch(x, y, step, config.batch_size))
         rule.update(layers.trainables, grads, state)
         if step % config.eval_every == 0 or step == config.steps - 1:
             _record(curves, layers, sets, step, loss)
