@@ -373,12 +373,12 @@ def main():
     run = experiment.Run(NAME, args, settings)
     sweeps = all_sweeps(settings, args.seed, args.ablations)
     curves = run_sweeps(sweeps, run.path("models"), args)
-    experiment.print_table(paper_vs_run(main_rows(curves, settings), settings.label_noise),
-                           headers=("quantity", "notebook", "this run"),
+    table = paper_vs_run(main_rows(curves, settings), settings.label_noise)
+    experiment.print_table(table, headers=("quantity", "notebook", "this run"),
                            title=f"Final errors after {settings.epochs} epochs")
     save_figures(run, curves, settings, args.ablations)
     run.save_results("results", {"main_curves": main_curves(settings), "peaks": summarise(curves),
-                                 "curves": curves})
+                                 "curves": curves}, table)
 
 
 if __name__ == "__main__":

@@ -541,7 +541,7 @@ def run_chapter(run, settings, args):
     run.save_results("results", {"main": result, "training_seconds": seconds, "cpu_seconds": time.process_time(),
                                  "tsne": {k: {"kl": v["kl"], "trustworthiness": v["trustworthiness"]}
                                           for k, v in tsne.items()},
-                                 "ablations": ablations, "paper": PAPER})
+                                 "ablations": ablations, "paper": PAPER}, rows)
 
 
 def main_run(run, settings, seed, dataset):

@@ -194,12 +194,12 @@ def main():
                            subset, settings, run)
     cnn.update(cnn_accuracy)
 
-    experiment.print_table(table_rows(pixel, cnn, settings),
-                           title=f"{len(labels)} points ({settings.train_points} train + {settings.test_points} test)")
+    table = table_rows(pixel, cnn, settings)
+    experiment.print_table(table, title=f"{len(labels)} points ({settings.train_points} train + {settings.test_points} test)")
     run.save_figure(plot_embeddings([("pixel space", pixel_map), ("CNN's last hidden layer", cnn_map)],
                                     labels), "tsne")
     run.save_results("results", {"pixels": pixel, "cnn": cnn, "n_points": len(labels),
-                                 "runtime_s": round(run.elapsed(), 2)})
+                                 "runtime_s": round(run.elapsed(), 2)}, table)
 
 
 if __name__ == "__main__":
