@@ -139,6 +139,15 @@ z, h = rng.normal(size=(2, 3000)).astype(np.float32)
 w, c, a = rng.uniform(-1, 1, size=(3, 50)).astype(np.float32)
 out = M.forward_kernel(z, w, c, a, np.float32(0.1)) + M.param_vjp_kernel(z, w, c, a, h) + M.slope_vjp_kernel(z, w, c, a, h)
 """,
+    "sparse_linear": """
+from mnist1d_np import sparse_linear
+rng = np.random.default_rng(0)
+pattern = sparse_linear.pattern(rng.random((60, 50)) < 0.3)
+values = rng.normal(size=pattern.rows.size).astype(np.float32)
+xT, dyT = rng.normal(size=(60, 100)).astype(np.float32), rng.normal(size=(50, 100)).astype(np.float32)
+bias = rng.normal(size=50).astype(np.float32)
+out = (sparse_linear.forward(xT, pattern, values, bias),) + tuple(sparse_linear.backward(xT, dyT, pattern, values))
+""",
 }
 
 

@@ -1,7 +1,4 @@
 """Pruning masks, masked training, sparse kernels and adjacency."""
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -212,29 +209,3 @@ def test_four_adjacency_depends_on_the_ticket_alone_unlike_the_notebooks_formula
 def test_adjacency_rejects_a_bad_k(k):
     with pytest.raises(ValueError, match=r"k must be an integer in \[1, 8\]"):
         pruning.adjacency(np.ones((8, 3), bool), k)
-
-
-FRESH_VS_CACHED = """
-import sys, numpy as np
-from mnist1d_np import sparse_linear
-rng = np.random.default_rng(0)
-pattern = sparse_linear.pattern(rng.random((60, 50)) < 0.3)
-values = rng.normal(size=pattern.rows.size).astype(np.float32)
-xT, dyT = rng.normal(size=(60, 100)).astype(np.float32), rng.normal(size=(50, 100)).astype(np.float32)
-bias = rng.normal(size=50).astype(np.float32)
-np.savez(sys.argv[1], sparse_linear.forward(xT, pattern, values, bias), *sparse_linear.backward(xT, dyT, pattern, values))
-"""
-
-
-@pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="needs the JIT")
-def test_freshly_compiled_sparse_kernels_equal_their_cached_copies(tmp_path):
-    """A resumed run loads the kernels from numba's cache: the numbers must not change
-    (fastmath 'contract' made a fresh and a cached GRU kernel round differently)."""
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache"),
-           "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
-    runs = []
-    for name in ("fresh", "cached"):
-        subprocess.run([sys.executable, "-c", FRESH_VS_CACHED, str(tmp_path / f"{name}.npz")], env=env, check=True)
-        runs.append(np.load(tmp_path / f"{name}.npz"))
-    for key in runs[0].files:
-        np.testing.assert_array_equal(runs[0][key], runs[1][key], err_msg=key)
