@@ -9,6 +9,13 @@ then the compile costs, measured in fresh subprocesses: cold (empty
 NUMBA_CACHE_DIR) and warm (the same directory again).
 
     python benchmarks/bench_kernels.py [--repeats 300] [--top-pad 64] [--skip-compile]
+    python benchmarks/bench_kernels.py --compare-paths [--repeats 300]
+
+--compare-paths times conv1d's two ways of computing the same kernels, the
+numba block kernels and the whole-batch BLAS products, on a layer of the
+paper's CNN (C channels x 19 positions -> C x 10, kernel 3, stride 2,
+padding 1, batch 100) for a range of widths C; conv1d.BLAS_FROM was chosen
+from it (the width where the BLAS path starts to win).
 
 --top-pad MB calls glibc's mallopt(M_TOP_PAD) first. Without it, glibc may
 return freed heap memory to the OS after every call and fault it back in on
@@ -176,15 +183,38 @@ def report_compile():
             print(f"  {k:26s} {cold[k]:7.2f} {warm[k]:7.2f}")
 
 
+def compare_paths(repeats, widths=(8, 16, 25, 32, 40, 48, 56, 64, 100)):
+    """Median us per call of the block kernels and the BLAS path, per width, float32."""
+    from mnist1d_np import conv1d
+    rng = np.random.default_rng(0)
+    print(f"\n== conv1d paths, float32, batch {BATCH}, C x 19 -> C x 10, kernel 3: median us per call "
+          f"(BLAS path from C_out*C_in*K >= {conv1d.BLAS_FROM})")
+    print(f"{'C':>4s} {'C*C*K':>7s}" + "".join(f"{name:>26s}" for name in ("forward", "grad_input", "grad_weight")))
+    for C in widths:
+        x, w, gy = [rng.standard_normal(s).astype(np.float32) for s in [(BATCH, C, 19), (C, C, 3), (BATCH, C, 10)]]
+        pairs = [(conv1d.forward_kernel, conv1d.blas_forward, (x, w, 2, 1)),
+                 (conv1d.grad_input_kernel, conv1d.blas_grad_input, (gy, w, 2, 1, 19)),
+                 (conv1d.grad_weight_kernel, conv1d.blas_grad_weight, (x, gy, 2, 1, 3))]
+        cells = []
+        for blocks, blas_path, args in pairs:
+            t_blocks, t_blas = (timed_calls(f, *args, repeats=repeats)[0] for f in (blocks, blas_path))
+            cells.append(f"{t_blocks:8.0f} {t_blas:8.0f} ({t_blas / t_blocks:4.2f}x)")
+        print(f"{C:4d} {C * C * 3:7d}" + "".join(f"{c:>26s}" for c in cells))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=300, help="timed calls per kernel")
     parser.add_argument("--top-pad", type=int, metavar="MB", help="call mallopt(M_TOP_PAD, MB) first")
     parser.add_argument("--skip-compile", action="store_true", help="skip the compile-cost subprocesses")
+    parser.add_argument("--compare-paths", action="store_true",
+                        help="only compare conv1d's block kernels with its BLAS path, over widths")
     parser.add_argument("--probe", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.probe:
         return probe(args.probe)
+    if args.compare_paths:
+        return compare_paths(args.repeats)
     if args.top_pad:
         ctypes.CDLL("libc.so.6").mallopt(-2, args.top_pad << 20)   # -2 is M_TOP_PAD in glibc's malloc.h
     print(f"numpy {np.__version__}, {os.cpu_count()} cpus, M_TOP_PAD {args.top_pad or 'default'}; "

@@ -40,7 +40,11 @@ The kernels work on blocks of ~128 (sample, position) columns: the block's
 im2col matrix stays in L1, and the products are small dense loops
 (``fastmath.gemm_nn``/``gemm_nt``) whose innermost loop runs over contiguous
 columns padded to a multiple of 32, which LLVM vectorises with no scalar
-tail. float32 and float64 are supported and preserved. Cold, the three
+tail. Wide layers (C_out * C_in * K >= BLAS_FROM, such as chapter 06's
+CNN with 100 channels) take another path to the same kernels: the im2col
+matrix of many samples at once, multiplied by NumPy's BLAS, which is faster
+there (see "Wide layers" below). float32 and float64 are supported and
+preserved. Cold, the three
 kernels compile in ~5 s per dtype; from numba's on-disk cache they load in a
 fraction of a second. Importing compiles nothing.
 """
@@ -214,6 +218,108 @@ grad_weight_kernel = njit(cache=True)(grad_weight_kernel)
 
 
 # ---------------------------------------------------------------------------
+# Wide layers: the same three kernels as whole-batch BLAS products
+#
+# The gemms above run at ~40 GFLOP/s on one core here; OpenBLAS's sgemm at
+# ~100. For narrow layers (the paper's 32 channels) that does not matter: the
+# products are small and the block kernels, which never leave L1, win. For
+# wide ones (chapter 06's CNN has up to 100 channels) the products are most of
+# the time, so there we build the im2col matrix of many samples at once, with
+# the same copy helpers, and hand the product to NumPy, that is, to BLAS.
+# The threshold is on C_out * C_in * K, the multiply-adds per output position,
+# and was measured with benchmarks/bench_kernels.py --compare-paths: at 25
+# channels (1875) the two paths are even, at 32 (3072) BLAS is ~15 % faster,
+# at 100 (30000) ~35 %. The paper-sized layers (chapters 02, 07-09) thus stay
+# on the block kernels, and their results are unchanged.
+
+BLAS_FROM = 3072           # C_out * C_in * K at which the BLAS path takes over
+_BLAS_CHUNK = 1 << 19      # im2col entries per product (2 MiB in float32)
+
+
+def uses_blas(w_shape):
+    """True if a weight of this shape (C_out, C_in, K) takes the BLAS path."""
+    return w_shape[0] * w_shape[1] * w_shape[2] >= BLAS_FROM
+
+
+def _chunk_geometry(x_shape, w_shape, stride, padding):
+    """L_out and samples per product nb: the im2col matrix stays near _BLAS_CHUNK entries."""
+    B, C_in, L = x_shape
+    K = w_shape[2]
+    L_out = (L + 2 * padding - K) // stride + 1
+    return L_out, max(1, min(B, _BLAS_CHUNK // (C_in * K * L_out)))
+
+
+def blas_forward(x, w, stride, padding, bias=None):
+    """forward_kernel, with the products in BLAS."""
+    B, C_in, _ = x.shape
+    C_out, _, K = w.shape
+    L_out, nb = _chunk_geometry(x.shape, w.shape, stride, padding)
+    w2 = np.ascontiguousarray(w).reshape(C_out, C_in * K)
+    cols = np.zeros((C_in * K, nb * L_out), x.dtype)      # padding entries stay zero
+    y = np.empty((B, C_out, L_out), x.dtype)
+    for b0 in range(0, B, nb):
+        n = min(nb, B - b0)
+        _im2col(x, b0, n, stride, padding, L_out, K, cols)
+        block = (w2 @ cols).reshape(C_out, nb, L_out)[:, :n].transpose(1, 0, 2)
+        if bias is None:
+            y[b0:b0 + n] = block
+        else:
+            np.add(block, bias[:, None], out=y[b0:b0 + n])
+    return y
+
+
+def blas_grad_input(gy, w, stride, padding, L):
+    """grad_input_kernel, with the products in BLAS."""
+    B, C_out, L_out = gy.shape
+    _, C_in, K = w.shape
+    L_out_w, nb = _chunk_geometry((B, C_in, L), w.shape, stride, padding)
+    if C_out != w.shape[0] or L_out != L_out_w:
+        raise ValueError("blas_grad_input: gy has the wrong shape")
+    w2t = np.ascontiguousarray(w).reshape(C_out, C_in * K).T
+    gyb = np.empty((C_out, nb * L_out), gy.dtype)
+    gx = np.zeros((B, C_in, L), gy.dtype)
+    for b0 in range(0, B, nb):
+        n = min(nb, B - b0)
+        _gather_block(gy, b0, n, gyb)
+        _col2im(w2t @ gyb, b0, n, stride, padding, L_out, K, gx)
+    return gx
+
+
+def blas_grad_weight(x, gy, stride, padding, K):
+    """grad_weight_kernel, with the products in BLAS."""
+    B, C_in, _ = x.shape
+    C_out, L_out = gy.shape[1], gy.shape[2]
+    L_out_x, nb = _chunk_geometry(x.shape, (C_out, C_in, K), stride, padding)
+    if gy.shape[0] != B or L_out != L_out_x:
+        raise ValueError("blas_grad_weight: gy has the wrong shape")
+    cols = np.zeros((C_in * K, nb * L_out), x.dtype)
+    gyb = np.empty((C_out, nb * L_out), x.dtype)
+    gw = np.zeros((C_out, C_in * K), x.dtype)
+    for b0 in range(0, B, nb):
+        n = min(nb, B - b0)
+        _im2col(x, b0, n, stride, padding, L_out, K, cols)
+        _gather_block(gy, b0, n, gyb)
+        gw += gyb @ cols.T
+    return gw.reshape(C_out, C_in, K)
+
+
+def forward(x, w, stride, padding, bias=None):
+    """y = conv1d(x, w) + bias on arrays, by whichever path is faster for w's shape."""
+    return (blas_forward if uses_blas(w.shape) else forward_kernel)(x, w, stride, padding, bias)
+
+
+def grad_input(gy, w, stride, padding, L):
+    """The transposed convolution on arrays, by whichever path is faster for w's shape."""
+    return (blas_grad_input if uses_blas(w.shape) else grad_input_kernel)(gy, w, stride, padding, L)
+
+
+def grad_weight(x, gy, stride, padding, K):
+    """The weight gradient on arrays, by whichever path is faster for the weight's shape."""
+    wide = uses_blas((gy.shape[1], x.shape[1], K))
+    return (blas_grad_weight if wide else grad_weight_kernel)(x, gy, stride, padding, K)
+
+
+# ---------------------------------------------------------------------------
 # The differentiable ops
 
 def _contiguous(t):
@@ -252,15 +358,15 @@ def conv1d(x, w, stride=1, padding=0, bias=None, relu=False):
         inputs.append(bias)
         vjps.append(lambda out, g: ops.sum_to(_masked(g, out, relu), bias.shape))
     raw_bias = None if bias is None else _contiguous(bias).reshape(-1)
-    y = forward_kernel(_contiguous(x), _contiguous(w), stride, padding, raw_bias)
+    y = forward(_contiguous(x), _contiguous(w), stride, padding, raw_bias)
     if relu:
         np.maximum(y, 0, out=y)
 
     def on_arrays(out, g):
         """The first-order gradients straight from the kernels."""
         g = np.ascontiguousarray(g * (out > 0) if relu else g)
-        return (grad_input_kernel(g, _contiguous(w), stride, padding, length) if x.requires_grad else None,
-                grad_weight_kernel(_contiguous(x), g, stride, padding, size) if w.requires_grad else None,
+        return (grad_input(g, _contiguous(w), stride, padding, length) if x.requires_grad else None,
+                grad_weight(_contiguous(x), g, stride, padding, size) if w.requires_grad else None,
                 _bias_gradient(g) if bias is not None and bias.requires_grad else None)[:len(inputs)]
     return make_op("conv1d", y, inputs, vjps, first_order=on_arrays)
 
@@ -282,7 +388,7 @@ def _check_conv_bias(bias, w):
 
 def conv1d_grad_input(gy, w, stride, padding, length):
     """Transposed convolution: gy (B, C_out, L_out), w -> (B, C_in, length)."""
-    gx = grad_input_kernel(_contiguous(gy), _contiguous(w), stride, padding, length)
+    gx = grad_input(_contiguous(gy), _contiguous(w), stride, padding, length)
     size = w.shape[2]
     return make_op("conv1d_grad_input", gx, (gy, w), (
         lambda out, c: conv1d(c, w, stride, padding),
@@ -291,7 +397,7 @@ def conv1d_grad_input(gy, w, stride, padding, length):
 
 def conv1d_grad_weight(x, gy, stride, padding, size):
     """Correlation of x (B, C_in, L) with gy (B, C_out, L_out) -> (C_out, C_in, size)."""
-    gw = grad_weight_kernel(_contiguous(x), _contiguous(gy), stride, padding, size)
+    gw = grad_weight(_contiguous(x), _contiguous(gy), stride, padding, size)
     length = x.shape[2]
     return make_op("conv1d_grad_weight", gw, (x, gy), (
         lambda out, c: conv1d_grad_input(gy, c, stride, padding, length),

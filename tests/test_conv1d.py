@@ -15,6 +15,7 @@ from finite_differences import EPS, inner, numeric_gradient
 JIT = not numba.config.DISABLE_JIT
 BATCH = 100 if JIT else 4     # the paper's batch, or a small one in pure Python
 from mnist1d_np import conv1d as C
+from mnist1d_np.tensor import Tensor
 
 
 # ---------------------------------------------------------------------------
@@ -153,3 +154,64 @@ def test_conv1d_rejects_bad_shapes(rng):
         C.grad_input_kernel(np.ascontiguousarray(gy[:, :, :-1]), w, s, p, g.L)
     with pytest.raises(ValueError):
         C.grad_weight_kernel(x, np.ascontiguousarray(gy[:-1]), s, p, g.K)
+
+
+# ---------------------------------------------------------------------------
+# The BLAS path: the same three kernels, as whole-batch products
+
+BLAS_PAIRS = {   # name: (block kernel, BLAS path, pick its arrays from (x, w, gy), its geometry arguments)
+    "forward": (C.forward_kernel, C.blas_forward, lambda x, w, gy: (x, w), lambda g: (g.stride, g.padding)),
+    "grad_input": (C.grad_input_kernel, C.blas_grad_input, lambda x, w, gy: (gy, w),
+                   lambda g: (g.stride, g.padding, g.L)),
+    "grad_weight": (C.grad_weight_kernel, C.blas_grad_weight, lambda x, w, gy: (x, gy),
+                    lambda g: (g.stride, g.padding, g.K)),
+}
+
+
+@pytest.mark.parametrize("chunk", [1 << 19, 50])    # one product per call, or several with a partial last one
+@pytest.mark.parametrize("case", CONV_CASES)
+@pytest.mark.parametrize("kernel", BLAS_PAIRS)
+def test_blas_path_equals_block_kernels(rng, monkeypatch, chunk, case, kernel):
+    """Both paths compute the same sums in another order: equal to 1e-12 of the sum of |terms|."""
+    monkeypatch.setattr(C, "_BLAS_CHUNK", chunk)
+    x, w, gy, g = conv_arrays(rng, case)
+    blocks, blas_path, pick, geometry = BLAS_PAIRS[kernel]
+    a, b = pick(x, w, gy)
+    expected = blocks(a, b, *geometry(g))
+    scale = blocks(np.abs(a), np.abs(b), *geometry(g))
+    assert np.all(np.abs(blas_path(a, b, *geometry(g)) - expected) <= 1e-12 * scale)
+
+
+def test_blas_forward_adds_the_bias_and_keeps_float32(rng):
+    x, w, _, g = conv_arrays(rng, "paper2", np.float32)
+    bias = rng.standard_normal(w.shape[0]).astype(np.float32)
+    y = C.blas_forward(x, w, g.stride, g.padding, bias)
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y, C.forward_kernel(x, w, g.stride, g.padding, bias), rtol=1e-5, atol=1e-5)
+
+
+def test_blas_path_rejects_bad_shapes(rng):
+    x, w, gy, g = conv_arrays(rng, "paper3")
+    with pytest.raises(ValueError, match="wrong shape"):
+        C.blas_grad_input(np.ascontiguousarray(gy[:, :, :-1]), w, g.stride, g.padding, g.L)
+    with pytest.raises(ValueError, match="wrong shape"):
+        C.blas_grad_weight(x, np.ascontiguousarray(gy[:-1]), g.stride, g.padding, g.K)
+
+
+def test_wide_layers_take_the_blas_path_and_narrow_ones_the_blocks(rng, monkeypatch):
+    """The dispatchers route by C_out * C_in * K; the op then differentiates through either path alike."""
+    calls = []
+    for name in ("blas_forward", "blas_grad_input", "blas_grad_weight"):
+        original = getattr(C, name)
+        monkeypatch.setattr(C, name, lambda *a, _f=original, _n=name: calls.append(_n) or _f(*a))
+    x, w, _, g = conv_arrays(rng, "paper2")
+    assert not C.uses_blas(w.shape)
+    y = C.conv1d(x, w, g.stride, g.padding, relu=True)
+    assert calls == []
+    monkeypatch.setattr(C, "BLAS_FROM", w.size)
+    assert C.uses_blas(w.shape)
+    y_blas = C.conv1d(x, w, g.stride, g.padding, relu=True)
+    np.testing.assert_allclose(y_blas.data, y.data, rtol=1e-12, atol=1e-12)
+    C.conv1d_grad_input(y_blas, Tensor(w), g.stride, g.padding, g.L)
+    C.conv1d_grad_weight(Tensor(x), y_blas, g.stride, g.padding, g.K)
+    assert calls == ["blas_forward", "blas_grad_input", "blas_grad_weight"]

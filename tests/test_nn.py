@@ -81,8 +81,16 @@ CONV_CASES = [((3, 1, 40), (4, 1, 5), 2, 1), ((2, 3, 10), (5, 3, 3), 2, 1),
               ((2, 2, 9), (3, 2, 1), 1, 0), ((2, 2, 12), (2, 2, 4), 3, 2)]
 
 
+@pytest.fixture(params=["blocks", "blas"])
+def conv_path(request, monkeypatch):
+    """Run a test on both of conv1d's paths (the numba block kernels, the BLAS products)."""
+    import mnist1d_np.conv1d as conv_module
+    monkeypatch.setattr(conv_module, "BLAS_FROM", 0 if request.param == "blas" else 1 << 62)
+    return request.param
+
+
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding", CONV_CASES)
-def test_conv1d_matches_reference_to_first_and_second_order(x_shape, w_shape, stride, padding):
+def test_conv1d_matches_reference_to_first_and_second_order(x_shape, w_shape, stride, padding, conv_path):
     rng = np.random.default_rng(1)
     x, w = rng.normal(size=x_shape), rng.normal(size=w_shape)
     np.testing.assert_allclose(conv1d(x, w, stride, padding).data,
@@ -96,7 +104,7 @@ def test_conv1d_matches_reference_to_first_and_second_order(x_shape, w_shape, st
 
 
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding", CONV_CASES)
-def test_conv1d_with_bias_adds_it_and_differentiates_to_second_order(x_shape, w_shape, stride, padding):
+def test_conv1d_with_bias_adds_it_and_differentiates_to_second_order(x_shape, w_shape, stride, padding, conv_path):
     rng = np.random.default_rng(3)
     x, w, b = rng.normal(size=x_shape), rng.normal(size=w_shape), rng.normal(size=(w_shape[0], 1))
     np.testing.assert_allclose(conv1d(x, w, stride, padding, b).data,
@@ -108,7 +116,7 @@ def test_conv1d_with_bias_adds_it_and_differentiates_to_second_order(x_shape, w_
     check_grad(f, [x, w, b], order=2)
 
 
-def test_conv1d_third_order_matches_reference():
+def test_conv1d_third_order_matches_reference(conv_path):
     rng = np.random.default_rng(2)
     x, w = Tensor(rng.normal(size=(2, 2, 8)), requires_grad=True), Tensor(rng.normal(size=(3, 2, 3)), requires_grad=True)
 
