@@ -11,6 +11,10 @@ Workloads (batch 100 each):
   dd_cnn18, dd_cnn100      and nn.ConvNet with 18 or 100 channels; SGD lr 0.01 with
                            momentum 0.9, evaluation of all 16000 examples every epoch
                            (40 steps of the 4000 training examples)
+  mlp_by_hand              the floor for `mlp`: the same model, loop, Adam and evaluations
+                           with no autodiff engine, the step written out in NumPy (the
+                           dense path of pruning.train_masked, with every weight kept;
+                           its mask multiplies make it a slight overestimate)
 Prints the median seconds per 1000 steps over --repeats runs (after one short
 warm-up run that compiles the numba kernels), and with --json a last line
 holding a JSON object. The script uses only library calls that predate issue
@@ -70,12 +74,14 @@ from mnist1d_np import Tensor, blas, data, grad, nn, ops, optim, train
 PAPER_MODELS = ("logistic", "mlp", "cnn", "gru")
 DOUBLE_DESCENT = {"dd_mlp47": ("mlp", 47), "dd_mlp300": ("mlp", 300), "dd_cnn18": ("cnn", 18),
                   "dd_cnn100": ("cnn", 100)}
-WORKLOADS = PAPER_MODELS + ("lottery_mlp",) + tuple(DOUBLE_DESCENT)
+WORKLOADS = PAPER_MODELS + ("mlp_by_hand", "lottery_mlp") + tuple(DOUBLE_DESCENT)
 
 
 def make_model(name, rng, dtype):
     if name in PAPER_MODELS:
         return nn.make_model(name, rng, dtype=dtype)
+    if name == "mlp_by_hand":
+        return nn.MLP(rng, dtype=dtype)
     if name == "lottery_mlp":
         return nn.MLP(rng, hidden=500, dtype=dtype)
     kind, width = DOUBLE_DESCENT[name]
@@ -102,6 +108,15 @@ def sgd_momentum_run(model, dataset, steps, batch_size=100, epoch_steps=40):
     return train.evaluate(model, dataset["x_test"], dataset["y_test"])[1]
 
 
+def by_hand_run(model, dataset, steps):
+    """The paper's MLP loop without the engine: pruning's hand-written NumPy step, nothing pruned."""
+    from mnist1d_np import pruning
+    params = {name: p.data for name, p in model.parameters().items()}
+    masks = {name: np.ones(p.shape, dtype=bool) for name, p in params.items()}
+    config = pruning.RoundConfig(steps=steps, lr=1e-2, eval_every=250)
+    return pruning.train_masked(params, masks, dataset, config, sparse=False, dtype=model_dtype(model))[1]["test_acc"][-1]
+
+
 def model_dtype(model):
     return next(iter(model.parameters().values())).dtype
 
@@ -112,6 +127,8 @@ def timed_run(name, datasets, steps, seed, dtype):
     start = time.perf_counter()
     if name in DOUBLE_DESCENT:
         accuracy = sgd_momentum_run(model, datasets["double_descent"], steps)
+    elif name == "mlp_by_hand":
+        accuracy = by_hand_run(model, datasets["paper"], steps)
     else:
         lottery = name == "lottery_mlp"
         config = train.TrainConfig(steps=steps, lr=2e-2 if lottery else 1e-2, eval_every=100 if lottery else 250)
