@@ -256,6 +256,22 @@ def paper_vs_run(curves, noise):
          f"{curves['mlp_clean'][-1]['test_error']:.2f}")]
 
 
+def ablation_rows(curves, settings):
+    """Rows (quantity, '-', this run) for the ablations: each curve's peak and threshold."""
+    noise, rows = settings.label_noise, []
+    for depth in settings.depths:
+        peak = find_peak(curves[curve_name("mlp", depth, noise)])
+        rows.append((f"ablation, MLP {depth} hidden layer{'s' * (depth > 1)}, {100 * noise:g} % noise: "
+                     "peak test error (%) at h; train error first 0 at h", "-",
+                     f"{peak['test_error']:.2f} at {peak['width']}; {_reached(peak['threshold'])}"))
+    for level in settings.noise_levels:
+        peak = find_peak(curves[curve_name("mlp", 2, level)])
+        height = f"{peak['height']:.2f} at {peak['width']}" if peak["height"] > 0 else "no peak"
+        rows.append((f"ablation, MLP, {100 * level:g} % noise: peak above first valley (points) at h; "
+                     "train error first 0 at h", "-", f"{height}; {_reached(peak['threshold'])}"))
+    return rows
+
+
 # %% Figures
 
 def log_width_axis(ax, axis="x"):
@@ -374,6 +390,8 @@ def main():
     sweeps = all_sweeps(settings, args.seed, args.ablations)
     curves = run_sweeps(sweeps, run.path("models"), args)
     table = paper_vs_run(main_rows(curves, settings), settings.label_noise)
+    if args.ablations:
+        table += ablation_rows(curves, settings)
     experiment.print_table(table, headers=("quantity", "notebook", "this run"),
                            title=f"Final errors after {settings.epochs} epochs")
     save_figures(run, curves, settings, args.ablations)
