@@ -444,9 +444,9 @@ def plot_ablations(ablations, settings):
         style = "o" if name == "one-shot" else ".-"
         axes[0].plot([r["sparsity"] for r in rounds], acc, style, label=name, ms=3)
         if name != "global":
-            axes[1].plot(steps, acc, style, label=name, ms=3)
+            axes[1].plot(steps / 1000, acc, style, label=name, ms=3)
     axes[0].set(xlabel="sparsity", ylabel="final test accuracy (%)", title="1: pruning schedules (2: global)")
-    axes[1].set(xlabel="training steps spent", title="1: accuracy against cost")
+    axes[1].set(xlabel="training steps spent (thousands)", title="1: accuracy against cost")
     axes[0].legend(fontsize=7)
     names = list(ablations["retrains"])
     axes[2].barh(range(len(names)), [100 * ablations["retrains"][n]["final_test_acc"] for n in names])
@@ -474,8 +474,9 @@ def ablation_rows(ablations, index, target):
                  f"{100 * linear[index]['final_test_acc']:.1f}"))
     rows += [(f"92 % ticket: {name}", "—", f"{100 * r['final_test_acc']:.1f}") for name, r in retrains.items()]
     adjacency = ablations["adjacency"]
-    rows.append(("p(2 adjacent): lottery / shuffled-data ticket / random", "—",
-                 " / ".join(f"{adjacency[n][2]:.3f}" for n in ("lottery", "found on shuffled", "random"))))
+    for k in (2, 3, 4):
+        rows.append((f"p({k} adjacent): lottery / shuffled-data ticket / random", "—",
+                     " / ".join(f"{adjacency[n][k]:.4f}" for n in ("lottery", "found on shuffled", "random"))))
     return rows
 
 
@@ -500,7 +501,8 @@ def table_rows(search, panels, stats, index, minutes):
             ("panel c: lottery ticket", _paper("panel_c_lottery"), panel["lottery"]),
             ("panel c: random ticket", _paper("panel_c_random"), panel["random"])]
     rows += claim_rows(search, panels, stats)
-    rows.append(("runtime of search and panels (minutes)", "~30 (Colab CPU), notebook ~60", f"{minutes:.1f}"))
+    rows.append(("runtime of search and panels, this invocation (minutes; a rerun reuses saved runs)",
+                 "~30 (Colab CPU), notebook ~60", f"{minutes:.1f}"))
     return rows
 
 
@@ -517,8 +519,8 @@ def claim_rows(search, panels, stats):
              f"{int((acc['lottery'][high] > acc['random'][high]).sum())} of {int(high.sum())}"),
             ("rounds beyond 95 % where lottery > dense", "lottery above dense",
              f"{int((acc['lottery'][beyond] > dense).sum())} of {int(beyond.sum())}"),
-            ("p(2 adjacent kept), lottery vs random", "lottery higher",
-             f"{np.mean(stats['lottery'][2]):.3f} vs {np.mean(stats['random'][2]):.3f}"),
+            *[(f"p({k} adjacent kept), lottery vs random", "lottery higher",
+               f"{np.mean(stats['lottery'][k]):.4f} vs {np.mean(stats['random'][k]):.4f}") for k in (2, 3, 4)],
             ("lottery - random, flipped / shuffled (pts)", "kept / lost",
              f"{100 * gap['flipped']:+.1f} / {100 * gap['shuffled']:+.1f}")]
 
@@ -554,7 +556,7 @@ def main():
         rows += ablation_rows(results["ablations"], index, settings.ticket_sparsity)
     experiment.print_table(rows, headers=("quantity", "notebook / paper", "this run"),
                            title="Lottery tickets: notebook vs this run")
-    run.save_results("results", results)
+    run.save_results("results", results, rows)
 
 
 if __name__ == "__main__":
