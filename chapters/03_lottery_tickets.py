@@ -71,12 +71,11 @@ Run: python chapters/03_lottery_tickets.py              (full: 2 trials x 2 meth
 Every finished round is saved: after Ctrl-C or a kill, rerun the same command
 to continue, with identical results.
 
-Cost: a dense round takes 5.4 CPU-seconds, a sparse one (kept-weights kernels,
-from 70 % sparsity on) 5.7 s at 70 % down to 1 s at 97 %: the search is about
-1900 CPU-seconds, the panels about 1500 (ten dense 6000-step runs of batch 500
-dominate): about 30 min on two idle cores (an estimate from the per-round
-costs; on 2026-11-25 the machine was shared with other jobs, load ~17, and
-the full run went about ten times slower).
+Cost, measured on two idle cores (2026-11-26): the search 13.0 min, the
+panels 8.5 min (ten dense 6000-step runs of batch 500 dominate), 21.5 min in
+all; --ablations adds 6.9 min. A dense round is about 290 GFLOP; from 70 %
+sparsity on, rounds use the kept-weights kernels and get cheaper with the
+sparsity (see benchmarks/bench_lottery.py).
 
 Try it:
 - Set `ticket_sparsity=0.97` in Settings: does the lottery ticket still beat
@@ -257,7 +256,9 @@ def search_config(settings, args, trial, method, schedule=None, **changes):
     config = {"kind": "search", "settings": settings_dict, "trial": trial, "method": method,
               "torch_seed": settings.seed + args.seed + trial, "mask_seed": args.seed, "schedule": schedule,
               "scope": "layer", "one_shot": False, "data_seed": 42, "data_variant": "new data",
-              "notebook_checkpoint": args.notebook_checkpoint, "ticket_round": ticket_round(settings_dict),
+              # random masks ignore the weights, so a random search is the same run either way (and reused)
+              "notebook_checkpoint": args.notebook_checkpoint and method == "lottery",
+              "ticket_round": ticket_round(settings_dict),
               "label": f"trial {trial + 1} {method}"}
     config.update(changes)
     return config

@@ -44,9 +44,8 @@ tail. Wide layers (C_out * C_in * K >= BLAS_FROM, such as chapter 06's
 CNN with 100 channels) take another path to the same kernels: the im2col
 matrix of many samples at once, multiplied by NumPy's BLAS, which is faster
 there (see "Wide layers" below). float32 and float64 are supported and
-preserved. Cold, the three
-kernels compile in ~5 s per dtype; from numba's on-disk cache they load in a
-fraction of a second. Importing compiles nothing.
+preserved. Cold, the three kernels compile in ~5 s per dtype; from numba's
+on-disk cache they load in a fraction of a second. Importing compiles nothing.
 """
 import numpy as np
 from numba import njit
@@ -221,7 +220,7 @@ grad_weight_kernel = njit(cache=True)(grad_weight_kernel)
 # Wide layers: the same three kernels as whole-batch BLAS products
 #
 # The gemms above run at ~40 GFLOP/s on one core here; OpenBLAS's sgemm at
-# ~100. For narrow layers (the paper's 32 channels) that does not matter: the
+# ~100. For narrow layers (the paper's 25 channels) that does not matter: the
 # products are small and the block kernels, which never leave L1, win. For
 # wide ones (chapter 06's CNN has up to 100 channels) the products are most of
 # the time, so there we build the im2col matrix of many samples at once, with
