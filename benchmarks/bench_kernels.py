@@ -8,8 +8,8 @@ Prints median times per call (after a warm-up) and minor page faults per call fo
 then the compile costs, measured in fresh subprocesses: cold (empty
 NUMBA_CACHE_DIR) and warm (the same directory again).
 
-    python benchmarks/bench_kernels.py [--repeats 300] [--top-pad 64] [--skip-compile]
-    python benchmarks/bench_kernels.py --compare-paths [--repeats 300]
+    python benchmarks/bench_kernels.py [--repeats 300] [--top-pad 64] [--skip-compile] [--json]
+    python benchmarks/bench_kernels.py --compare-paths [--repeats 300] [--json]
 
 --compare-paths times conv1d's two ways of computing the same kernels, the
 numba block kernels and the whole-batch BLAS products, on a layer of the
@@ -118,7 +118,8 @@ def kernels():
 
 
 def report_speed(repeats):
-    K = kernels()
+    """Prints the kernels' times; returns them as {dtype: {'conv': ..., 'cnn_step_us': ..., 'gru': ...}}."""
+    K, out = kernels(), {}
     for dtype in (np.float32, np.float64):
         print(f"\n== {dtype.__name__}, batch {BATCH}: median us per call [page faults per call]")
         rows, (step_us, step_pf) = bench_conv(K, dtype, repeats)
@@ -133,9 +134,11 @@ def report_speed(repeats):
         gru = bench_gru(K, dtype, repeats)
         for name, (us, pf) in gru.items():
             print(f"GRU {name:28s} {us:9.1f} [{pf:4.0f}]")
+        out[dtype.__name__] = {"conv": rows, "cnn_step_us": step_us, "gru": gru}
         evals = 4 * gru[f"inference, {EVAL_EXAMPLES} examples"][0]
         print(f"GRU kernels for 1000 training steps + 4 evaluations: "
               f"{(1000 * gru['bidirectional step'][0] + evals) / 1e6:.2f} s")
+    return out
 
 
 def probe(dtype_name):
@@ -174,19 +177,24 @@ def run_probe(dtype_name, cache_dir):
 
 
 def report_compile():
+    """Prints the compile costs; returns {dtype: {'cold': ..., 'warm': ...}}."""
     print("\n== compile costs (s) in fresh subprocesses: cold = empty NUMBA_CACHE_DIR, warm = cached")
+    out = {}
     for dtype_name in ("float32", "float64"):
         with tempfile.TemporaryDirectory() as cache_dir:
             cold, warm = run_probe(dtype_name, cache_dir), run_probe(dtype_name, cache_dir)
         print(f"{dtype_name:28s} {'cold':>7s} {'warm':>7s}")
         for k in cold:
             print(f"  {k:26s} {cold[k]:7.2f} {warm[k]:7.2f}")
+        out[dtype_name] = {"cold": cold, "warm": warm}
+    return out
 
 
 def compare_paths(repeats, widths=(8, 16, 25, 32, 40, 48, 56, 64, 100)):
-    """Median us per call of the block kernels and the BLAS path, per width, float32."""
+    """Median us per call of the block kernels and the BLAS path, per width, float32:
+    printed, and returned as {C: {kernel: [blocks us, BLAS us]}}."""
     from mnist1d_np import conv1d
-    rng = np.random.default_rng(0)
+    rng, out = np.random.default_rng(0), {}
     print(f"\n== conv1d paths, float32, batch {BATCH}, C x 19 -> C x 10, kernel 3: median us per call "
           f"(BLAS path from C_out*C_in*K >= {conv1d.BLAS_FROM})")
     print(f"{'C':>4s} {'C*C*K':>7s}" + "".join(f"{name:>26s}" for name in ("forward", "grad_input", "grad_weight")))
@@ -195,11 +203,13 @@ def compare_paths(repeats, widths=(8, 16, 25, 32, 40, 48, 56, 64, 100)):
         pairs = [(conv1d.forward_kernel, conv1d.blas_forward, (x, w, 2, 1)),
                  (conv1d.grad_input_kernel, conv1d.blas_grad_input, (gy, w, 2, 1, 19)),
                  (conv1d.grad_weight_kernel, conv1d.blas_grad_weight, (x, gy, 2, 1, 3))]
-        cells = []
-        for blocks, blas_path, args in pairs:
+        cells, out[C] = [], {}
+        for name, (blocks, blas_path, args) in zip(("forward", "grad_input", "grad_weight"), pairs):
             t_blocks, t_blas = (timed_calls(f, *args, repeats=repeats)[0] for f in (blocks, blas_path))
             cells.append(f"{t_blocks:8.0f} {t_blas:8.0f} ({t_blas / t_blocks:4.2f}x)")
+            out[C][name] = [t_blocks, t_blas]
         print(f"{C:4d} {C * C * 3:7d}" + "".join(f"{c:>26s}" for c in cells))
+    return out
 
 
 def main():
@@ -209,19 +219,25 @@ def main():
     parser.add_argument("--skip-compile", action="store_true", help="skip the compile-cost subprocesses")
     parser.add_argument("--compare-paths", action="store_true",
                         help="only compare conv1d's block kernels with its BLAS path, over widths")
+    parser.add_argument("--json", action="store_true", help="print a JSON object as the last line")
     parser.add_argument("--probe", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.probe:
         return probe(args.probe)
     if args.compare_paths:
-        return compare_paths(args.repeats)
+        paths = compare_paths(args.repeats)
+        if args.json:
+            print(json.dumps({"repeats": args.repeats, "compare_paths_us": paths}))
+        return
     if args.top_pad:
         ctypes.CDLL("libc.so.6").mallopt(-2, args.top_pad << 20)   # -2 is M_TOP_PAD in glibc's malloc.h
     print(f"numpy {np.__version__}, {os.cpu_count()} cpus, M_TOP_PAD {args.top_pad or 'default'}; "
           f"medians of {args.repeats} calls")
-    report_speed(args.repeats)
+    result = {"repeats": args.repeats, "speed_us_and_faults": report_speed(args.repeats)}
     if not args.skip_compile:
-        report_compile()
+        result["compile_s"] = report_compile()
+    if args.json:
+        print(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -226,10 +226,11 @@ grad_weight_kernel = njit(cache=True)(grad_weight_kernel)
 # the time, so there we build the im2col matrix of many samples at once, with
 # the same copy helpers, and hand the product to NumPy, that is, to BLAS.
 # The threshold is on C_out * C_in * K, the multiply-adds per output position,
-# and was measured with benchmarks/bench_kernels.py --compare-paths: at 25
-# channels (1875) the two paths are even, at 32 (3072) BLAS is ~15 % faster,
-# at 100 (30000) ~35 %. The paper-sized layers (chapters 02, 07-09) thus stay
-# on the block kernels, and their results are unchanged.
+# and was measured with benchmarks/bench_kernels.py --compare-paths (one
+# idle core, the three kernels summed): at 25 channels (1875) the paths are
+# even, at 32 (3072) the BLAS path takes 0.88x the time, at 100 (30000)
+# 0.69x. The paper-sized layers (chapters 02, 07-09) thus stay on the block
+# kernels, and their results are unchanged.
 
 BLAS_FROM = 3072           # C_out * C_in * K at which the BLAS path takes over
 _BLAS_CHUNK = 1 << 19      # im2col entries per product (2 MiB in float32)
