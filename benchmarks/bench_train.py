@@ -114,7 +114,8 @@ def by_hand_run(model, dataset, steps):
     params = {name: p.data for name, p in model.parameters().items()}
     masks = {name: np.ones(p.shape, dtype=bool) for name, p in params.items()}
     config = pruning.RoundConfig(steps=steps, lr=1e-2, eval_every=250)
-    return pruning.train_masked(params, masks, dataset, config, sparse=False, dtype=model_dtype(model))[1]["test_acc"][-1]
+    _, curves, _ = pruning.train_masked(params, masks, dataset, config, sparse=False, dtype=model_dtype(model))
+    return curves["test_acc"][-1]
 
 
 def model_dtype(model):

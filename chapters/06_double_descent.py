@@ -359,7 +359,7 @@ def plot_noise(curves, levels):
     twin = right.twinx()
     positions = [p["width"] if p["height"] > 0 else np.nan for p in peaks]   # no peak, no position
     twin.plot(noise, positions, "s--", color="C1", label="peak position (h)")
-    twin.set(ylabel="peak at h", yticks=sorted({w for w in positions if w == w}))
+    twin.set(ylabel="peak at h", yticks=sorted({w for w in positions if not np.isnan(w)}))
     right.legend(fontsize=7, loc="upper left")
     twin.legend(fontsize=7, loc="lower right")
     return fig
