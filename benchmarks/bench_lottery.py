@@ -15,8 +15,11 @@ less disturbed than wall time when other processes share the cores). pruning.SPA
 hand: a fixed threshold, so that results never depend on timing noise.
 
 PyTorch 2.13 (2 threads) took 7.11 s per dense round on 2026-11-25, the
-day benchmarks/bench_train.py --model mlp took 0.67 s per 1000 steps here;
-run that next to this one to scale. Targets: dense <= 0.8x, sparsity
+day benchmarks/bench_train.py --model mlp took 0.67 s per 1000 steps here
+with the code of that day. To scale PyTorch's time to today, run that code's
+bench_train.py --model mlp in the same session and pass its figure with
+--old-reference: the ratios printed are then against 7.11 s x figure / 0.67
+(without it, against 7.11 s unscaled). Targets: dense <= 0.8x, sparsity
 >= 92 % <= 0.25x PyTorch's dense round.
 """
 import argparse
@@ -28,6 +31,7 @@ import numpy as np
 from mnist1d_np import data, nn, pruning
 
 PYTORCH_SECONDS_PER_ROUND = 7.11
+PYTORCH_DAY_REFERENCE = 0.67  # bench_train.py --model mlp, s per 1000 steps, on PyTorch's day
 
 
 def round_seconds(params, masks, dataset, config, sparse):
@@ -58,10 +62,16 @@ def main():
     parser.add_argument("--sparsities", type=float, nargs="+", default=[0.0, 0.3, 0.5, 0.7, 0.92, 0.97])
     parser.add_argument("--steps", type=int, default=1501)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--old-reference", type=float, metavar="SECONDS",
+                        help="the 2026-11-25 code's bench_train.py --model mlp figure (s per 1000 steps), "
+                             "measured in this session, to scale PyTorch's time to today")
     parser.add_argument("--json", action="store_true", help="print a JSON object as the last line")
     ns = parser.parse_args()
     if ns.steps < 1 or ns.repeats < 1 or not all(0 <= s <= 1 for s in ns.sparsities):
         parser.error("--steps and --repeats must be >= 1, --sparsities in [0, 1]")
+    if ns.old_reference is not None and not ns.old_reference > 0:
+        parser.error(f"--old-reference must be > 0, got {ns.old_reference}")
+    pytorch = PYTORCH_SECONDS_PER_ROUND * (ns.old_reference / PYTORCH_DAY_REFERENCE if ns.old_reference else 1)
     dataset, config = data.make_dataset(), pruning.RoundConfig(steps=ns.steps)
     model = nn.MLP(nn.TorchGenerator(42), hidden=500, dtype=np.float32)
     params = {name: p.data for name, p in model.parameters().items()}
@@ -75,8 +85,7 @@ def main():
         sparse_s, sparse_cpu_s, sparse_acc = median_seconds(params, masks, dataset, config, True, ns.repeats)
         rows.append({"sparsity": sparsity, "dense_s": dense_s, "sparse_s": sparse_s,
                      "dense_cpu_s": dense_cpu_s, "sparse_cpu_s": sparse_cpu_s,
-                     "dense_vs_pytorch": dense_s / PYTORCH_SECONDS_PER_ROUND,
-                     "sparse_vs_pytorch": sparse_s / PYTORCH_SECONDS_PER_ROUND,
+                     "dense_vs_pytorch": dense_s / pytorch, "sparse_vs_pytorch": sparse_s / pytorch,
                      "dense_final_test_acc": dense_acc, "sparse_final_test_acc": sparse_acc})
         print(f"sparsity {sparsity:.2f}: dense {dense_s:.2f} s wall, {dense_cpu_s:.2f} s CPU "
               f"({rows[-1]['dense_vs_pytorch']:.2f}x PyTorch); sparse {sparse_s:.2f} s wall, "
@@ -87,7 +96,8 @@ def main():
     if ns.json:
         print(json.dumps({"steps": ns.steps, "repeats": ns.repeats, "rows": rows, "crossover": cross,
                           "sparse_from": pruning.SPARSE_FROM,
-                          "pytorch_seconds_per_round": PYTORCH_SECONDS_PER_ROUND}))
+                          "pytorch_seconds_per_round": PYTORCH_SECONDS_PER_ROUND,
+                          "old_reference": ns.old_reference, "pytorch_seconds_scaled": pytorch}))
 
 
 if __name__ == "__main__":
