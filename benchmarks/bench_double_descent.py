@@ -15,11 +15,9 @@ h=47 0.029, CNN 100 channels 0.305, 18 channels 0.114; the same day
 bench_train.py --model mlp took 0.67 s per 1000 steps. Targets (issue 13):
 <= 0.5x for both MLPs and the 18-channel CNN, <= 1.0x for 100 channels.
 
-Scaling to today: the machine's speed today is the reference workload's
-time today over 0.67 s, *with the code that took 0.67 s*. Run the old code's
-`bench_train.py --model mlp` in the same session and pass its figure with
---old-reference; without it the current code's time is used, which
-mixes our own speed-up into the machine's and understates PyTorch today.
+Scaling to today: see pytorch_day.py (--old-reference). Without it the
+current code's bench_train.py --model mlp time is used, which mixes our own
+speed-up into the machine's and understates PyTorch today.
 
 Each row also gives the arithmetic rate reached (GFLOP/s, multiply-adds x 2
 of forward and backward) and the rate the target would need, next to this
@@ -33,10 +31,10 @@ import time
 import numpy as np
 
 from mnist1d_np import data, nn, ops, optim, train
+from pytorch_day import DAY_REFERENCE, add_old_reference, speed_scale
 
 PYTORCH_SECONDS_PER_EPOCH = {"mlp300": 0.065, "mlp47": 0.029, "cnn100": 0.305, "cnn18": 0.114}
 TARGET_RATIO = {"mlp300": 0.5, "mlp47": 0.5, "cnn100": 1.0, "cnn18": 0.5}
-PYTORCH_DAY_REFERENCE = 0.67  # our bench_train.py --model mlp, s per 1000 steps, that day
 DTYPE = np.float32
 
 
@@ -123,7 +121,7 @@ def measure(repeats, old_reference=None):
     dataset = data.make_dataset(data.get_dataset_args(num_samples=16_000, train_split=0.25))
     x = dataset["x"].astype(DTYPE)
     reference = reference_seconds(min(repeats, 3))
-    scale = (old_reference or reference) / PYTORCH_DAY_REFERENCE
+    scale = speed_scale(old_reference or reference)
     rows = {}
     for name, pytorch in PYTORCH_SECONDS_PER_EPOCH.items():
         epoch, model = seconds_per_epoch(name, x, dataset["y"], repeats)
@@ -141,19 +139,15 @@ def measure(repeats, old_reference=None):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--old-reference", type=float, metavar="SECONDS",
-                        help="the old code's bench_train.py --model mlp figure (s per 1000 steps), "
-                             "measured in this session, to scale PyTorch's numbers to today")
+    add_old_reference(parser)
     parser.add_argument("--json", action="store_true", help="print a JSON object as the last line")
     ns = parser.parse_args()
     if ns.repeats < 1:
         parser.error(f"--repeats must be >= 1, got {ns.repeats}")
-    if ns.old_reference is not None and not ns.old_reference > 0:
-        parser.error(f"--old-reference must be > 0, got {ns.old_reference}")
     result = measure(ns.repeats, ns.old_reference)
     print(f"reference (bench_train mlp): {result['reference_seconds_per_1000_steps']:.3f} s per 1000 steps, "
           f"old code {result['old_reference_seconds_per_1000_steps'] or 'not given'} "
-          f"(PyTorch's day: {PYTORCH_DAY_REFERENCE}; this machine now x{result['speed_scale_vs_pytorch_day']:.2f}); "
+          f"(PyTorch's day: {DAY_REFERENCE}; this machine now x{result['speed_scale_vs_pytorch_day']:.2f}); "
           f"one-thread float32 matmul peak {result['matmul_peak_gflop_per_s']:.0f} GFLOP/s")
     for name, row in result["models"].items():
         print(f"{name}: {row['seconds_per_epoch']:.4f} s per epoch, {row['gflop_per_s']:.1f} GFLOP/s "

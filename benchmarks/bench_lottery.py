@@ -14,13 +14,10 @@ takes less CPU time at every measured sparsity (CPU time of this process:
 less disturbed than wall time when other processes share the cores). pruning.SPARSE_FROM is set from it by
 hand: a fixed threshold, so that results never depend on timing noise.
 
-PyTorch 2.13 (2 threads) took 7.11 s per dense round on 2026-11-25, the
-day benchmarks/bench_train.py --model mlp took 0.67 s per 1000 steps here
-with the code of that day. To scale PyTorch's time to today, run that code's
-bench_train.py --model mlp in the same session and pass its figure with
---old-reference: the ratios printed are then against 7.11 s x figure / 0.67
-(without it, against 7.11 s unscaled). Targets: dense <= 0.8x, sparsity
->= 92 % <= 0.25x PyTorch's dense round.
+PyTorch 2.13 (2 threads) took 7.11 s per dense round on 2026-11-25. With
+--old-reference the ratios printed are against that time scaled to today
+(see pytorch_day.py); without it, against 7.11 s unscaled. Targets: dense
+<= 0.8x, sparsity >= 92 % <= 0.25x PyTorch's dense round.
 """
 import argparse
 import json
@@ -29,9 +26,9 @@ import time
 import numpy as np
 
 from mnist1d_np import data, nn, pruning
+from pytorch_day import add_old_reference, speed_scale
 
 PYTORCH_SECONDS_PER_ROUND = 7.11
-PYTORCH_DAY_REFERENCE = 0.67  # bench_train.py --model mlp, s per 1000 steps, on PyTorch's day
 
 
 def round_seconds(params, masks, dataset, config, sparse):
@@ -62,16 +59,12 @@ def main():
     parser.add_argument("--sparsities", type=float, nargs="+", default=[0.0, 0.3, 0.5, 0.7, 0.92, 0.97])
     parser.add_argument("--steps", type=int, default=1501)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--old-reference", type=float, metavar="SECONDS",
-                        help="the 2026-11-25 code's bench_train.py --model mlp figure (s per 1000 steps), "
-                             "measured in this session, to scale PyTorch's time to today")
+    add_old_reference(parser)
     parser.add_argument("--json", action="store_true", help="print a JSON object as the last line")
     ns = parser.parse_args()
     if ns.steps < 1 or ns.repeats < 1 or not all(0 <= s <= 1 for s in ns.sparsities):
         parser.error("--steps and --repeats must be >= 1, --sparsities in [0, 1]")
-    if ns.old_reference is not None and not ns.old_reference > 0:
-        parser.error(f"--old-reference must be > 0, got {ns.old_reference}")
-    pytorch = PYTORCH_SECONDS_PER_ROUND * (ns.old_reference / PYTORCH_DAY_REFERENCE if ns.old_reference else 1)
+    pytorch = PYTORCH_SECONDS_PER_ROUND * (speed_scale(ns.old_reference) if ns.old_reference else 1)
     dataset, config = data.make_dataset(), pruning.RoundConfig(steps=ns.steps)
     model = nn.MLP(nn.TorchGenerator(42), hidden=500, dtype=np.float32)
     params = {name: p.data for name, p in model.parameters().items()}
