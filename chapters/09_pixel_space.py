@@ -199,7 +199,7 @@ def main():
     run.save_figure(plot_embeddings([("pixel space", pixel_map), ("CNN's last hidden layer", cnn_map)],
                                     labels), "tsne")
     run.save_results("results", {"pixels": pixel, "cnn": cnn, "n_points": len(labels),
-                                 "runtime_s": round(run.elapsed(), 2)}, table)
+                                 "runtime_s": round(run.total_elapsed(), 2)}, table)
 
 
 if __name__ == "__main__":

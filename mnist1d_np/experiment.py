@@ -14,7 +14,9 @@ keep only their lesson:
     experiment.print_table([("CNN accuracy", "94 ± 2", "93.1 ± 0.8")])
 """
 import argparse
+import atexit
 import dataclasses
+import json
 import os
 import platform
 import sys
@@ -23,7 +25,7 @@ import time
 import numpy as np
 
 from . import __version__
-from .fileio import checkpoint_path, clean_temporary_files, write_json
+from .fileio import checkpoint_path, clean_temporary_files, read_json, to_jsonable, write_json
 
 
 def chapter_parser(name, doc):
@@ -181,8 +183,19 @@ def machine_info():
             "cpu_count": os.cpu_count()}
 
 
+TIME_SPENT = "time_spent.json"
+
+
 class Run:
-    """One run of a chapter: its settings, output folder and clock."""
+    """One run of a chapter: its settings, output folder and clock.
+
+    The clock spans invocations: OUT/time_spent.json keeps the wall time of
+    the earlier invocations with the same chapter, --quick, seed and settings
+    (written at every save and at exit; a killed process loses only the time
+    since its last save). A run resumed after Ctrl-C, or re-run to redraw
+    its figures from the saved runs, then reports the time its results
+    really took, not the seconds of its last invocation.
+    """
 
     def __init__(self, name, args, settings=None):
         self.name, self.args = name, args
@@ -195,6 +208,8 @@ class Run:
             settings = dataclasses.asdict(settings)
         self.settings = dict(settings or {})
         self.start = time.perf_counter()
+        self.earlier_s = self._earlier_seconds()
+        atexit.register(self._record_time)
 
     def path(self, filename):
         os.makedirs(self.out, exist_ok=True)
@@ -228,11 +243,12 @@ class Run:
                   "quick": bool(getattr(self.args, "quick", False)),
                   "seed": getattr(self.args, "seed", None), "settings": self.settings,
                   "arguments": vars(self.args), "mnist1d_np_version": __version__,
-                  "wall_time_s": round(time.perf_counter() - self.start, 3),
+                  "wall_time_s": round(self.elapsed(), 3), "total_wall_time_s": round(self.total_elapsed(), 3),
                   "date": time.strftime("%Y-%m-%d"), "machine": machine_info(),
                   "table": [list(map(str, row)) for row in table or []], "results": results}
         path = self.path(f"{name}.json")
         write_json(path, record)
+        self._record_time()
         if complete:
             print(f"saved {path}")
         return path
@@ -246,4 +262,31 @@ class Run:
         return path
 
     def elapsed(self):
+        """Seconds since this invocation started."""
         return time.perf_counter() - self.start
+
+    def total_elapsed(self):
+        """Seconds of this invocation and of the earlier ones of the same run."""
+        return self.earlier_s + self.elapsed()
+
+    def _time_key(self):
+        # What makes earlier invocations count: the same results, not the same flags
+        # (--workers, --ablations added later) or version.
+        identity = self.identity()
+        del identity["mnist1d_np_version"]
+        return json.loads(json.dumps(to_jsonable(identity)))
+
+    def _earlier_seconds(self):
+        try:
+            ledger = read_json(os.path.join(self.out, TIME_SPENT))
+            return float(ledger["seconds"]) if ledger.get("run") == self._time_key() else 0.0
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            return 0.0  # no ledger yet, or not readable: start counting from zero
+
+    def _record_time(self):
+        try:
+            if os.path.isdir(self.out):
+                write_json(os.path.join(self.out, TIME_SPENT),
+                           {"run": self._time_key(), "seconds": round(self.total_elapsed(), 3)})
+        except OSError:
+            pass  # only the clock is lost (e.g. the folder went away before exit), no result

@@ -53,13 +53,20 @@ def runtime_label(seconds):
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
+def runtime_seconds(record):
+    """The wall time the results took: every invocation of the run (resumes, and
+    reruns that redrew figures from saved runs), or the last one in records
+    made before that was kept."""
+    return record.get("total_wall_time_s", record["wall_time_s"])
+
+
 def markdown_rows(record):
     """One Markdown row per table row of a chapter's record."""
     chapter = record["chapter"].split("_")[0]
     mark = " (--quick)" if record.get("quick") else ""
     rows = []
     for quantity, paper, ours in record["table"]:
-        cells = (f"{chapter}: {quantity}{mark}", paper, ours, runtime_label(record["wall_time_s"]),
+        cells = (f"{chapter}: {quantity}{mark}", paper, ours, runtime_label(runtime_seconds(record)),
                  record.get("date", "?"), machine_label(record.get("machine", {})))
         rows.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
     return rows

@@ -2,6 +2,8 @@
 import io
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -74,6 +76,35 @@ def test_run_saves_results_with_metadata(tmp_path):
     assert record["results"] == {"acc": 0.5, "curve": [0, 1, 2]}
     assert record["wall_time_s"] >= 0 and record["machine"]["cpu_count"] >= 1
     assert record["mnist1d_np_version"]
+
+
+def test_the_runs_clock_spans_its_invocations(tmp_path, monkeypatch):
+    parser = experiment.chapter_parser("07_demo", "")
+    now = [100.0]
+    monkeypatch.setattr(experiment.time, "perf_counter", lambda: now[0])
+    def run(steps=10):
+        return experiment.Run("07_demo", parser.parse_args(["--out", str(tmp_path)]), {"steps": steps})
+    first = run()
+    now[0] += 60
+    first.save_partial({})                                        # then interrupted, after 60 s
+    rerun = run()
+    now[0] += 2
+    record = json.loads(open(rerun.save_results("results", {})).read())
+    assert record["wall_time_s"] == 2.0 and record["total_wall_time_s"] == 62.0
+    other = run(steps=20)                                         # other settings: other results,
+    now[0] += 1
+    assert other.total_elapsed() == 1.0                           # its own clock
+
+
+def test_an_interrupted_invocation_keeps_its_time(tmp_path):
+    script = ("import sys, time; from mnist1d_np import experiment\n"
+              "args = experiment.chapter_parser('07_demo', '').parse_args(['--out', sys.argv[1]])\n"
+              "run = experiment.Run('07_demo', args); run.path(''); time.sleep(0.2); sys.exit(130)\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], env=env)
+    assert done.returncode == 130
+    assert json.loads((tmp_path / experiment.TIME_SPENT).read_text())["seconds"] >= 0.2
 
 
 def test_checkpoint_roundtrip_and_corruption(tmp_path):

@@ -27,6 +27,14 @@ def test_rows_come_from_the_json_of_full_runs(tmp_path, capsys):
                              "| x86_64, 2 CPUs, Linux |")
 
 
+def test_the_runtime_counts_every_invocation_of_the_run(tmp_path):
+    write_record(tmp_path, "03_lottery_tickets", False, [["acc", "75.6", "72.2"]], seconds=2.0)
+    path = tmp_path / "03_lottery_tickets" / "results.json"
+    record = json.loads(path.read_text())
+    path.write_text(json.dumps({**record, "total_wall_time_s": 1290.0}))  # a rerun of a 21.5-min run
+    assert "| 21.5 min |" in report.report(str(tmp_path)).splitlines()[2]
+
+
 def test_a_missing_folder_is_a_clear_error(tmp_path, capsys):
     with pytest.raises(SystemExit):
         report.main([str(tmp_path / "nowhere")])
