@@ -15,6 +15,7 @@ keep only their lesson:
 """
 import argparse
 import atexit
+import contextlib
 import dataclasses
 import json
 import os
@@ -194,7 +195,8 @@ class Run:
     (written at every save and at exit; a killed process loses only the time
     since its last save). A run resumed after Ctrl-C, or re-run to redraw
     its figures from the saved runs, then reports the time its results
-    really took, not the seconds of its last invocation.
+    really took, not the seconds of its last invocation. `with
+    run.stage(name):` keeps such a total for one part of the run.
     """
 
     def __init__(self, name, args, settings=None):
@@ -208,7 +210,7 @@ class Run:
             settings = dataclasses.asdict(settings)
         self.settings = dict(settings or {})
         self.start = time.perf_counter()
-        self.earlier_s = self._earlier_seconds()
+        self.earlier_s, self.stages = self._earlier_time()
         atexit.register(self._record_time)
 
     def path(self, filename):
@@ -244,6 +246,7 @@ class Run:
                   "seed": getattr(self.args, "seed", None), "settings": self.settings,
                   "arguments": vars(self.args), "mnist1d_np_version": __version__,
                   "wall_time_s": round(self.elapsed(), 3), "total_wall_time_s": round(self.total_elapsed(), 3),
+                  "stage_seconds": {k: round(v, 3) for k, v in self.stages.items()},
                   "date": time.strftime("%Y-%m-%d"), "machine": machine_info(),
                   "table": [list(map(str, row)) for row in table or []], "results": results}
         path = self.path(f"{name}.json")
@@ -276,17 +279,35 @@ class Run:
         del identity["mnist1d_np_version"]
         return json.loads(json.dumps(to_jsonable(identity)))
 
-    def _earlier_seconds(self):
+    @contextlib.contextmanager
+    def stage(self, name):
+        """with run.stage("search"): ... adds the block's wall time to stage_seconds(name),
+        over every invocation of the run (even when the block is interrupted)."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stages[name] = self.stages.get(name, 0.0) + time.perf_counter() - start
+            self._record_time()
+
+    def stage_seconds(self, name):
+        return self.stages.get(name, 0.0)
+
+    def _earlier_time(self):
+        """(seconds, {stage: seconds}) of the earlier invocations of this run."""
         try:
             ledger = read_json(os.path.join(self.out, TIME_SPENT))
-            return float(ledger["seconds"]) if ledger.get("run") == self._time_key() else 0.0
+            if ledger.get("run") == self._time_key():
+                return float(ledger["seconds"]), {k: float(v) for k, v in ledger.get("stages", {}).items()}
         except (OSError, ValueError, TypeError, KeyError, AttributeError):
-            return 0.0  # no ledger yet, or not readable: start counting from zero
+            pass  # no ledger yet, or not readable: start counting from zero
+        return 0.0, {}
 
     def _record_time(self):
         try:
             if os.path.isdir(self.out):
                 write_json(os.path.join(self.out, TIME_SPENT),
-                           {"run": self._time_key(), "seconds": round(self.total_elapsed(), 3)})
+                           {"run": self._time_key(), "seconds": round(self.total_elapsed(), 3),
+                            "stages": {k: round(v, 3) for k, v in self.stages.items()}})
         except OSError:
             pass  # only the clock is lost (e.g. the folder went away before exit), no result

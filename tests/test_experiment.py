@@ -91,9 +91,12 @@ def test_the_runs_clock_spans_its_invocations(tmp_path, monkeypatch):
     now[0] += 2
     record = json.loads(open(rerun.save_results("results", {})).read())
     assert record["wall_time_s"] == 2.0 and record["total_wall_time_s"] == 62.0
+    with rerun.stage("search"):
+        now[0] += 5
+    assert run().stage_seconds("search") == 5.0                   # stages carry over too
     other = run(steps=20)                                         # other settings: other results,
     now[0] += 1
-    assert other.total_elapsed() == 1.0                           # its own clock
+    assert other.total_elapsed() == 1.0 and other.stage_seconds("search") == 0.0   # its own clock
 
 
 def test_an_interrupted_invocation_keeps_its_time(tmp_path):
