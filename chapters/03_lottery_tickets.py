@@ -85,9 +85,10 @@ Run: python chapters/03_lottery_tickets.py              (full: 2 trials x 2 meth
 Every finished round is saved: after Ctrl-C or a kill, rerun the same command
 to continue, with identical results.
 
-Cost, measured on two idle cores (2026-11-26, one invocation from scratch):
-the search 12.9 min, the panels 8.8 min (ten dense 6000-step runs of batch
-500 dominate), 21.7 min in all; --ablations adds 6.9 min. A dense round is about 290 GFLOP; from 70 %
+Cost, measured on two idle cores (2026-11-26, two runs from scratch, each in
+one invocation): the search 12.6-12.9 min, the panels 8.8-8.9 min (ten
+dense 6000-step runs of batch 500 dominate), 21.5-21.7 min in all;
+--ablations adds 6.9-7.4 min. A dense round is about 290 GFLOP; from 70 %
 sparsity on, rounds use the kept-weights kernels and get cheaper with the
 sparsity (see benchmarks/bench_lottery.py).
 

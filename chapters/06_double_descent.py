@@ -26,7 +26,8 @@ only difference.
 
 Run: python chapters/06_double_descent.py             (67 models of 500 epochs, 25.7 min on 2 idle cores)
      python chapters/06_double_descent.py --quick     (3 widths, 20 epochs, 1000 + 1000 examples: < 1 min)
-     python chapters/06_double_descent.py --ablations (+ 1 and 3 hidden layers, noise 5-30 %: 10.4 min more)
+     python chapters/06_double_descent.py --ablations (+ 1 and 3 hidden layers, noise 5-30 %: 10.4 min more;
+                                                      36.5 min for both in one invocation)
 The times were measured on 2026-11-26; about half of the work is evaluating
 every model after every epoch on all 16000 examples, as the notebook does.
 Models train in parallel processes (--workers, default one per core), each
