@@ -55,9 +55,10 @@ Three traps of the notebook, fixed here:
    mask (`w1_lott_nonzero[...] * w1_rand_nonzero[k, 3:]`). pruning.adjacency
    uses one mask throughout (tests/test_pruning.py has a case where the two
    formulas differ).
-3. Its `set_seed(seed + t)` (from the mnist1d package it pip-installs) seeds
-   Python's and NumPy's generators but not torch's, so every network it
-   built drew other weights from torch's running generator. The evidence is
+3. Its `set_seed(seed + t)` (from the mnist1d package it pip-installs from
+   master: an early version also seeded torch, the current one does not)
+   seeds Python's and NumPy's generators but not torch's, so every network
+   it built drew other weights from torch's running generator. The evidence is
    in its printouts: at sparsity 0 the random and the lottery search of a
    trial train the same dense network, so they would agree if they started
    from the same weights; they do not (trial 2: final accuracy 61.4 against
