@@ -399,4 +399,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    experiment.run_chapter_main(main)

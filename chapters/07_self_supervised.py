@@ -520,11 +520,7 @@ def main():
     args = experiment.parse_args(parser)
     settings = experiment.chapter_settings(Settings, QUICK, args.quick)
     run = experiment.Run(NAME, args, settings)
-    try:
-        run_chapter(run, settings, args)
-    except KeyboardInterrupt:
-        print(f"\ninterrupted: rerun the same command to resume from the last finished epoch ({run.out})")
-        sys.exit(130)
+    run_chapter(run, settings, args)
 
 
 def run_chapter(run, settings, args):
@@ -569,4 +565,4 @@ def save_figures(run, dataset, settings, seed, result, tsne, ablations):
 
 
 if __name__ == "__main__":
-    main()
+    experiment.run_chapter_main(main, saved="the last finished epoch in --out")

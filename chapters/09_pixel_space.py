@@ -47,7 +47,6 @@ Try it
 # %% Imports
 import dataclasses
 import hashlib
-import sys
 import time
 
 import numpy as np
@@ -203,9 +202,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except KeyboardInterrupt:
-        print("\ninterrupted: rerun the same command to resume (the CNN checkpoint and "
-              "finished embeddings are kept in --out)", file=sys.stderr)
-        sys.exit(130)
+    experiment.run_chapter_main(main, saved="the CNN checkpoint and the finished embeddings in --out")

@@ -12,6 +12,7 @@ keep only their lesson:
     run.save_results("results", {...})        # JSON with settings and machine info
     run.save_figure(fig, "accuracy")          # PNG
     experiment.print_table([("CNN accuracy", "94 ± 2", "93.1 ± 0.8")])
+    if __name__ == "__main__": experiment.run_chapter_main(main)   # Ctrl-C: one line, exit 130
 """
 import argparse
 import atexit
@@ -85,6 +86,20 @@ def seed_int(text):
     if not 0 <= value < 2 ** 32:
         raise argparse.ArgumentTypeError(f"must be in [0, 2**32 - 1], got {value}")
     return value
+
+
+def run_chapter_main(main, resumable=True, saved="the finished work in --out"):
+    """Call a chapter's main(); on Ctrl-C print one line on how to go on and exit
+    with code 130, instead of a traceback. Everything a chapter saves is written
+    atomically, so an interruption anywhere loses at most the unsaved work."""
+    try:
+        main()
+    except KeyboardInterrupt:
+        if resumable:
+            print(f"\ninterrupted: run the same command again to resume; kept: {saved}", file=sys.stderr)
+        else:
+            print("\ninterrupted: run the same command again (a short run, it starts over)", file=sys.stderr)
+        sys.exit(130)
 
 
 # ---------------------------------------------------------------- progress

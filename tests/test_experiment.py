@@ -110,6 +110,19 @@ def test_an_interrupted_invocation_keeps_its_time(tmp_path):
     assert json.loads((tmp_path / experiment.TIME_SPENT).read_text())["seconds"] >= 0.2
 
 
+def test_ctrl_c_anywhere_in_a_chapter_ends_in_one_line(capsys):
+    def main():
+        raise KeyboardInterrupt  # e.g. while the figures are drawn, outside any sweep
+    for resumable, expected in ((True, "run the same command again to resume; kept: the finished work in --out"),
+                                (False, "run the same command again (a short run, it starts over)")):
+        with pytest.raises(SystemExit) as stop:
+            experiment.run_chapter_main(main, resumable=resumable)
+        assert stop.value.code == 130
+        assert capsys.readouterr().err.strip() == f"interrupted: {expected}"
+    experiment.run_chapter_main(lambda: None)                      # a normal end: no exit, no line
+    assert capsys.readouterr().err == ""
+
+
 def test_checkpoint_roundtrip_and_corruption(tmp_path):
     path = tmp_path / "ckpt.npz"
     assert fileio.load_checkpoint(path) is None
