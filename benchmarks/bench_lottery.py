@@ -2,12 +2,18 @@
 
     python benchmarks/bench_lottery.py [--sparsities 0 0.5 0.92] [--repeats 3] [--json]
 
-A round: the residual MLP 40-500-500-10 (float32, PyTorch's init), masks
-from magnitude pruning at the given sparsity, 1501 Adam steps of batch 100,
-evaluation (4000 train + 1000 test examples) every 100 steps. Each sparsity
-is timed on the dense path (masked matrix products) and on the sparse path
-(kernels over the kept weights); the median of --repeats runs each, after
-one short warm-up that loads or compiles the numba kernels.
+A round, as chapter 03 trains it: the residual MLP 40-500-500-10 (float32,
+PyTorch's init) pruned by magnitude masks at the given sparsity
+(pruning.prune), then the paper's loop through the autodiff engine
+(train.train with the masks): 1501 Adam steps of batch 100, evaluation
+(4000 train + 1000 test examples) every 100 steps. Each sparsity is timed
+on the dense path (masked matrix products) and on the sparse path (kernels
+over the kept weights); the median of --repeats runs each, after one short
+warm-up that loads or compiles the numba kernels. The timed part is the
+pruning and the training, not building the network. With PYTHONPATH set to
+a checkout from before chapter 03 trained through the engine, the same
+rounds are timed on that code's own loop (pruning.train_masked): run the
+two alternately to compare them.
 
 The crossover is the smallest measured sparsity from which the sparse path
 takes less CPU time at every measured sparsity (CPU time of this process:
@@ -25,22 +31,37 @@ import time
 
 import numpy as np
 
-from mnist1d_np import data, nn, pruning
+from mnist1d_np import data, nn, pruning, train
 from pytorch_day import add_old_reference, speed_scale
 
 PYTORCH_SECONDS_PER_ROUND = 7.11
 
 
-def round_seconds(params, masks, dataset, config, sparse):
+def network():
+    return nn.MLP(nn.TorchGenerator(42), hidden=500, dtype=np.float32)
+
+
+# The code before chapter 03 trained through the engine had its own loop: with PYTHONPATH set to
+# such a checkout, this script times that code on the same rounds (the README's side by side).
+OLD_API = hasattr(pruning, "train_masked")
+
+
+def round_seconds(masks, dataset, steps, sparse):
     """(wall seconds, CPU seconds of this process, final test accuracy) of one round."""
+    model = network()
     wall, cpu = time.perf_counter(), time.process_time()
-    _, curves, _ = pruning.train_masked(params, masks, dataset, config, sparse=sparse)
+    if OLD_API:
+        params = {name: p.data for name, p in model.parameters().items()}
+        curves = pruning.train_masked(params, masks, dataset, pruning.RoundConfig(steps=steps), sparse=sparse)[1]
+    else:
+        config = train.TrainConfig(steps, 100, 2e-2, eval_every=100)
+        curves = train.train(model, dataset, config, masks=pruning.prune(model, masks, sparse=sparse))
     return time.perf_counter() - wall, time.process_time() - cpu, curves["test_acc"][-1]
 
 
-def median_seconds(params, masks, dataset, config, sparse, repeats):
+def median_seconds(masks, dataset, steps, sparse, repeats):
     """Median wall and CPU seconds over `repeats` rounds, and the first run's accuracy."""
-    runs = np.array([round_seconds(params, masks, dataset, config, sparse) for _ in range(repeats)])
+    runs = np.array([round_seconds(masks, dataset, steps, sparse) for _ in range(repeats)])
     return float(np.median(runs[:, 0])), float(np.median(runs[:, 1])), float(runs[0, 2])
 
 
@@ -65,17 +86,15 @@ def main():
     if ns.steps < 1 or ns.repeats < 1 or not all(0 <= s <= 1 for s in ns.sparsities):
         parser.error("--steps and --repeats must be >= 1, --sparsities in [0, 1]")
     pytorch = PYTORCH_SECONDS_PER_ROUND * (speed_scale(ns.old_reference) if ns.old_reference else 1)
-    dataset, config = data.make_dataset(), pruning.RoundConfig(steps=ns.steps)
-    model = nn.MLP(nn.TorchGenerator(42), hidden=500, dtype=np.float32)
-    params = {name: p.data for name, p in model.parameters().items()}
-    warm_up = pruning.RoundConfig(steps=2, eval_every=1)
-    for sparse in (False, True):
-        pruning.train_masked(params, pruning.magnitude_masks(params, 0.5), dataset, warm_up, sparse=sparse)
+    dataset = data.make_dataset()
+    params = {name: p.data for name, p in network().parameters().items()}
+    for sparse in (False, True):  # warm-up: numba's kernels compiled or loaded
+        round_seconds(pruning.magnitude_masks(params, 0.5), dataset, 2, sparse)
     rows = []
     for sparsity in ns.sparsities:
         masks = pruning.magnitude_masks(params, sparsity)
-        dense_s, dense_cpu_s, dense_acc = median_seconds(params, masks, dataset, config, False, ns.repeats)
-        sparse_s, sparse_cpu_s, sparse_acc = median_seconds(params, masks, dataset, config, True, ns.repeats)
+        dense_s, dense_cpu_s, dense_acc = median_seconds(masks, dataset, ns.steps, False, ns.repeats)
+        sparse_s, sparse_cpu_s, sparse_acc = median_seconds(masks, dataset, ns.steps, True, ns.repeats)
         rows.append({"sparsity": sparsity, "dense_s": dense_s, "sparse_s": sparse_s,
                      "dense_cpu_s": dense_cpu_s, "sparse_cpu_s": sparse_cpu_s,
                      "dense_vs_pytorch": dense_s / pytorch, "sparse_vs_pytorch": sparse_s / pytorch,

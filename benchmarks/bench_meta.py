@@ -54,13 +54,13 @@ def load_chapter(name):
 def meta_lr_step():
     ch = load_chapter("04_meta_learning_rate")
     dataset, init = data.make_dataset(), ch.initial_parameters()
-    return lambda step: ch.hypergradient(0.5, init, dataset)
+    return lambda step: ch.hypergradient(0.5, init, dataset, ch.Settings())
 
 
 def meta_act_step():
     ch = load_chapter("05_meta_activation")
     settings = ch.Settings()
-    dataset = ch.in_dtype(data.make_dataset(data.get_dataset_args(num_samples=settings.num_samples)))
+    dataset = ch.make_data(settings)
     theta = ch.init_meta_params(settings, np.random.default_rng(0))
     return lambda step: ch.meta_step(theta, settings, dataset, 0, step)
 

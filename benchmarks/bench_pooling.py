@@ -21,14 +21,13 @@ from mnist1d_np import nn, train
 from bench_meta import load_chapter as load_chapter_named
 
 
-
 def load_chapter():
     """chapters/08_pooling.py as a module (its name starts with a digit: no plain import)."""
     return load_chapter_named("08_pooling")
 
 
 def timed_run(chapter, variant, dataset, steps, eval_every):
-    model = chapter.ConvPooling(nn.TorchGenerator(0), **chapter.VARIANTS[variant])
+    model = chapter.ConvPooling(nn.TorchGenerator(0), np.dtype(chapter.Settings().dtype), **chapter.VARIANTS[variant])
     config = train.TrainConfig(steps=steps, eval_every=eval_every)
     start, cpu_start = time.perf_counter(), time.process_time()
     results = train.train(model, dataset, config)

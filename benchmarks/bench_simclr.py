@@ -4,7 +4,8 @@
 
 Each step augments two views of the batch (200 signals), runs the encoder
 and projection head forward, the InfoNCE loss, the backward pass and an
-Adam update; evaluations are not included. Prints the median seconds per
+Adam update: the chapter's training, train.fit with its loss (views_loss)
+and Shuffled batches; evaluations are not included. Prints the median seconds per
 epoch over --repeats runs, after a warm-up epoch that loads (or compiles)
 the numba kernels, and with --json a last line holding a JSON object.
 
@@ -18,7 +19,7 @@ import time
 
 import numpy as np
 
-from mnist1d_np import data, nn, optim
+from mnist1d_np import data, optim, train
 from bench_meta import load_chapter as load_chapter_named
 
 
@@ -27,19 +28,17 @@ def load_chapter():
     return load_chapter_named("07_self_supervised")
 
 
-def timed_epochs(chapter, settings, x, epochs, seed):
+def timed_epochs(chapter, config, x, epochs):
     """(wall seconds, CPU seconds of this process) for `epochs` epochs from a fresh
-    network, and the last epoch's mean loss. On a shared machine the CPU time is
-    the steadier of the two."""
-    net, rng = chapter.build(settings, seed)
-    params = list(net.parameters().values())
-    flat = nn.flatten_parameters(net)
-    adam = optim.adam(settings.lr)
-    state = adam.init([flat])
+    network (config: the chapter's Trial), and the last epoch's mean loss. On a
+    shared machine the CPU time is the steadier of the two."""
+    net, rng = chapter.build(config)
+    batches = train.Shuffled(x, None, config.batch_size, rng)
     start, cpu_start = time.perf_counter(), time.process_time()
-    for _ in range(epochs):
-        loss = chapter.train_epoch(net, params, flat, adam, state, x, rng, settings)
-    return time.perf_counter() - start, time.process_time() - cpu_start, loss
+    curves = train.fit(net, batches, optim.adam(config.lr), epochs * batches.steps_per_epoch,
+                       loss=chapter.views_loss(config, rng))
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+    return seconds, cpu_seconds, float(np.mean(curves["train_losses"][-batches.steps_per_epoch:]))
 
 
 def main():
@@ -53,12 +52,13 @@ def main():
         parser.error("--epochs and --repeats must be >= 1")
     chapter = load_chapter()
     try:
-        settings = chapter.Settings(loss=ns.loss)
+        configs = [chapter.Trial(loss=ns.loss, seed=seed) for seed in range(ns.repeats + 1)]
     except ValueError as err:
         parser.error(str(err))
-    x = data.make_dataset(data.get_dataset_args())["x"].astype(chapter.DTYPE)
-    warmup_seconds = timed_epochs(chapter, settings, x, 1, 0)[0]
-    runs = [timed_epochs(chapter, settings, x, ns.epochs, i + 1) for i in range(ns.repeats)]
+    settings = configs[0]
+    x = data.make_dataset(data.get_dataset_args())["x"].astype(settings.dtype)
+    warmup_seconds = timed_epochs(chapter, configs[0], x, 1)[0]
+    runs = [timed_epochs(chapter, config, x, ns.epochs) for config in configs[1:]]
     per_epoch = sorted(wall / ns.epochs for wall, _, _ in runs)
     median = float(np.median(per_epoch))
     cpu_median = float(np.median([cpu / ns.epochs for _, cpu, _ in runs]))

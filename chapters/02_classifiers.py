@@ -3,9 +3,14 @@
 Question: do the usual architectures rank on MNIST-1D the way they do on
 real data, and is that because of their spatial priors?
 
-The paper's answer (Greydanus & Kobak, Table 1 and Figure 3): yes. Trained
-with the same loop (Adam, lr 1e-2, batch 100, 6000 steps), the test
-accuracies (early-stopped, mean ± SD over 3 runs) are
+Setup (the paper's Table 1 and Figure 3): logistic regression, an MLP, a
+CNN and a GRU, each trained with the same loop (Adam, lr 1e-2, batch 100,
+6000 steps, batches in a fixed order, float32 like PyTorch) from 3
+initialisations, on MNIST-1D and on the same dataset with its 40
+positions shuffled by one fixed permutation. The table reports the
+early-stopped test accuracy: the best of the evaluations every 250 steps.
+
+The paper's answer: yes. Test accuracies (%, mean ± SD over 3 runs):
 
     model       MNIST-1D   shuffled positions
     logistic    32 ± 1     32 ± 1
@@ -14,161 +19,138 @@ accuracies (early-stopped, mean ± SD over 3 runs) are
     GRU         91 ± 2     57 ± 2
     human       96 ± 1     ~30 ± 10
 
-Shuffling the 40 positions (one fixed permutation) changes nothing for the
-models without a notion of position (logistic, MLP) and hurts the CNN and
-GRU, whose weight sharing assumes neighbours are related.
+Shuffling the positions changes nothing for the models without a notion of
+position (logistic, MLP) and hurts the CNN and GRU, whose weight sharing
+assumes that neighbours are related.
 
-Run: python chapters/02_classifiers.py          (24 runs of 6000 steps, 1-2 min on 2 cores)
-     python chapters/02_classifiers.py --quick  (1 seed, 300 steps, < 1 min)
-The 24 runs are a sweep (mnist1d_np.runmany), in float32 like PyTorch, on
---workers local processes (default: one per core) or on a dask cluster
-(--scheduler ADDRESS, see the README's *Sweeps*); the numbers do not depend
-on which. Each run is saved in OUT/runs/ as it finishes. Ctrl-C: no new run
-starts, the running ones stop at their next checkpoint (every 250 steps),
-and a line says how to resume (Ctrl-C again: stop now). Running the same
-command again skips the finished runs and continues the others from their
-last checkpoint.
+Run: python chapters/02_classifiers.py          (24 runs of 6000 steps)
+     python chapters/02_classifiers.py --quick  (one run per model and dataset, 300 steps)
+--seed S: the runs of each model start from the initialisations 3S, 3S + 1
+and 3S + 2, so two seeds share none. The runs are a sweep (--workers local
+processes, or a dask cluster with --scheduler; see the README's *Sweeps*),
+each saved as it finishes; Ctrl-C, then the same command, continues.
 
 Try it:
 - `--seed 10`: three other initialisations per model. Does the ranking hold,
   and does shuffling still cost the CNN and GRU more than 30 points?
-- In Settings, `steps=1000`: which models are close to their final accuracy
+- `--set steps=1000`: which models are close to their final accuracy
   already, and which gain most from the long run?
-- Add `"noisy": {"iid_noise_scale": 0.2}` to DATASETS (and a PAPER entry
-  "—" for it): which model's spatial prior helps most against noise?
+- Add `"noisy": {"iid_noise_scale": 0.2}` to DATASETS: which model's spatial
+  prior helps most against noise?
 """
 import dataclasses
 import functools
-import json
+import itertools
 
 import numpy as np
 
-from mnist1d_np import data, experiment, nn, plotting, runmany, train
+from mnist1d_np import data, experiment, nn, plotting, train
+from mnist1d_np.experiment import MeanSD
+
 
 # %% Settings (the paper's)
-
-
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    steps: int = 6000          # Adam steps per run
+    steps: int = 6000          # Adam updates per run
     batch_size: int = 100
     lr: float = 1e-2
-    eval_every: int = 250      # evaluate (and checkpoint) every this many steps
-    seeds: tuple = (0, 1, 2)   # added to --seed: the models' initialisations
+    eval_every: int = 250      # evaluate (and checkpoint) after every this many steps
+    seeds: int = 3             # runs per model and dataset, each from its own initialisation
     models: tuple = ("logistic", "mlp", "cnn", "gru")
     dtype: str = "float32"     # as PyTorch's default
 
 
-QUICK = dict(steps=300, eval_every=100, seeds=(0,))
+QUICK = dict(steps=300, eval_every=100, seeds=1)
 DATASETS = {"mnist1d": {}, "shuffled": {"shuffle_seq": True}}  # get_dataset_args overrides; seed 42
-HUMAN_ACCURACY = 95.8
-PAPER = {  # early-stopped test accuracy, %, mean ± SD over 3 runs
-    ("logistic", "mnist1d"): "32 ± 1", ("mlp", "mnist1d"): "68 ± 2",
-    ("cnn", "mnist1d"): "94 ± 2", ("gru", "mnist1d"): "91 ± 2",
-    ("logistic", "shuffled"): "32 ± 1", ("mlp", "shuffled"): "68 ± 2",
-    ("cnn", "shuffled"): "56 ± 2", ("gru", "shuffled"): "57 ± 2",
-}
-
-# %% The experiment
+HUMAN_ACCURACY = 95.8  # the notebook's five quizzes of 100 test examples
+TABLE_1 = {  # early-stopped test accuracy (%), mean ± SD over 3 runs: (mnist1d, shuffled)
+    "logistic": (MeanSD(32, 1), MeanSD(32, 1)), "mlp": (MeanSD(68, 2), MeanSD(68, 2)),
+    "cnn": (MeanSD(94, 2), MeanSD(56, 2)), "gru": (MeanSD(91, 2), MeanSD(57, 2))}
+PAPER = {**{f"{model} test acc., {dataset} (%)": accuracies[i] for i, dataset in enumerate(("mnist1d", "shuffled"))
+            for model, accuracies in TABLE_1.items()},
+         "human, mnist1d / shuffled (%)": "96 ± 1 / ~30 ± 10"}
 
 
-def sweep_configs(settings, seed):
-    """One config per (dataset, model, seed), in table order: everything a run depends on."""
-    loop = train.TrainConfig(steps=settings.steps, batch_size=settings.batch_size,
-                             lr=settings.lr, eval_every=settings.eval_every)
-    return [{"dataset": name, "data": overrides, "model": model, "seed": seed + offset,
-             "train": dataclasses.asdict(loop), "dtype": settings.dtype}
+# %% The experiment: one training run per (dataset, model, seed)
+# One run of the sweep: the settings it reads and what differs between runs, exactly (its identity).
+Training = experiment.task_config("Training", Settings, ("steps", "batch_size", "lr", "eval_every", "dtype"),
+                                  data=dict, model=str, seed=int)
+
+
+def sweep(settings, seed):
+    """Every run, in table order: ((model, dataset name), its config)."""
+    return [((model, name), Training.of(settings, data=overrides, model=model, seed=init_seed))
             for name, overrides in DATASETS.items() for model in settings.models
-            for offset in settings.seeds]
+            for init_seed in experiment.seeds(seed, settings.seeds)]
 
 
 def train_one(config, context):
-    """One run of the sweep: train config's model from its seed on its dataset.
-
-    Returns train.train's curves and the early-stopped evaluation.
-    """
-    dataset = make_data(json.dumps(config["data"], sort_keys=True))
-    model = nn.make_model(config["model"], np.random.default_rng(config["seed"]),
-                          dtype=np.dtype(config["dtype"]))
-    result = train.train(model, dataset, train.TrainConfig(**config["train"]), context.checkpoint_path,
-                         should_stop=context.should_stop)
-    result["early_stopped"] = train.early_stopped(result)
-    return result
+    """Train config.model from config.seed on its dataset with the paper's loop:
+    its curves and its early-stopped evaluation."""
+    dataset = make_data(tuple(sorted(config.data.items())))
+    model = nn.make_model(config.model, np.random.default_rng(config.seed), dtype=np.dtype(config.dtype))
+    loop = train.TrainConfig(config.steps, config.batch_size, config.lr, eval_every=config.eval_every)
+    curves = train.train(model, dataset, loop, context.checkpoint_path)
+    return {**curves, "early_stopped": train.early_stopped(curves)}
 
 
 @functools.lru_cache(maxsize=None)
-def make_data(overrides_json):
-    """The dataset of get_dataset_args(**overrides), made once per process."""
-    return data.make_dataset(data.get_dataset_args(**json.loads(overrides_json)))
+def make_data(overrides):
+    """The dataset of get_dataset_args(**dict(overrides)), made once per process."""
+    return data.make_dataset(data.get_dataset_args(**dict(overrides)))
 
 
-def group_runs(configs, results):
-    """{(model, dataset): [result of each seed]} from the sweep's flat lists."""
+def group(planned, results):
+    """{(model, dataset): [result of each seed]}."""
     runs = {}
-    for config, result in zip(configs, results):
-        runs.setdefault((config["model"], config["dataset"]), []).append(result)
+    for (key, _), result in zip(planned, results):
+        runs.setdefault(key, []).append(result)
     return runs
 
 
 def summarise(runs):
-    """Early-stopped and final test accuracies (%), per (model, dataset)."""
+    """Per 'model/dataset': the early-stopped and final test accuracies (%) of its seeds, and the
+    early-stopped ones' mean and SD (population SD, as the paper's table)."""
     summary = {}
-    for (name, dataset), results in runs.items():
+    for (model, dataset), results in runs.items():
         best = [100 * r["early_stopped"]["test_acc"] for r in results]
         final = [100 * r["final_test_acc"] for r in results]
-        summary[f"{name}/{dataset}"] = {
-            "early_stopped_test_acc": best, "final_test_acc": final,
-            "early_stopped_mean": float(np.mean(best)), "early_stopped_sd": float(np.std(best))}
+        summary[f"{model}/{dataset}"] = {"early_stopped_test_acc": best, "final_test_acc": final,
+                                         "early_stopped_mean": float(np.mean(best)),
+                                         "early_stopped_sd": float(np.std(best))}
     return summary
 
 
-def table(summary, settings):
-    """Rows of the *quantity | paper | this run* table."""
-    rows = [(f"{name} test acc., {ds} (%)", PAPER.get((name, ds), "—"),
-             experiment.mean_sd(summary[f"{name}/{ds}"]["early_stopped_test_acc"]))
-            for ds in DATASETS for name in settings.models]
-    rows.append(("human, mnist1d / shuffled (%)", "96 ± 1 / ~30 ± 10", "not measured"))
-    return rows
-
 # %% Figures
-
-
 def plot_curves(runs, models):
-    """Train (left) and test (right) accuracy over steps, averaged over seeds."""
+    """Train (left) and test (right) accuracy over steps, averaged over seeds; one line style per dataset."""
     fig, axes = plotting.figure(1, 2, width=4.5, height=3.2)
+    styles = dict(zip(DATASETS, itertools.cycle(("-", "--", ":", "-."))))
     for split, ax in zip(("train_acc", "test_acc"), axes):
-        for color, name in enumerate(models):
-            for dataset, style in (("mnist1d", "-"), ("shuffled", "--")):
-                curves = runs[(name, dataset)]
+        for color, model in enumerate(models):
+            for dataset, style in styles.items():
+                curves = runs[(model, dataset)]
                 mean = 100 * np.mean([r[split] for r in curves], axis=0)
                 ax.plot(curves[0]["eval_steps"], mean, style, color=f"C{color}",
-                        label=name if dataset == "mnist1d" else None)
+                        label=model if dataset == "mnist1d" else None)
         ax.axhline(HUMAN_ACCURACY, color="k", lw=0.8, ls=":", label="human")
         ax.set(xlabel="step", ylabel=f"{split.split('_')[0]} accuracy (%)", ylim=(0, 102))
-    axes[1].legend(title="solid: MNIST-1D, dashed: shuffled", fontsize=7, title_fontsize=7)
+    axes[1].legend(title=", ".join(f"{s!r}: {d}" for d, s in styles.items()), fontsize=7, title_fontsize=7)
     return fig
 
+
 # %% Main
-
-
 def main():
-    parser = runmany.add_arguments(experiment.chapter_parser("02_classifiers", __doc__))
-    args = experiment.parse_args(parser)
-    settings = experiment.chapter_settings(Settings, QUICK, args.quick)
-    run = experiment.Run("02_classifiers", args, settings)
-
-    configs = sweep_configs(settings, args.seed)
-    results = runmany.run_many(train_one, configs, run.path("runs"), workers=args.workers,
-                               scheduler=args.scheduler, label="training runs")
-    runs = group_runs(configs, results)
+    run = experiment.start("02_classifiers", __doc__, Settings, QUICK, sweeps=True)
+    planned = sweep(run.settings, run.args.seed)
+    runs = group(planned, run.sweep(train_one, [config for _, config in planned], label="training runs"))
     summary = summarise(runs)
-
-    rows = table(summary, settings)
-    experiment.print_table(rows, title=(
-        f"Early-stopped test accuracy, mean ± SD over {len(settings.seeds)} seed(s), {settings.steps} steps"))
-    run.save_figure(plot_curves(runs, settings.models), "accuracy")
-    run.save_results("results", {"summary": summary, "curves": {
-        f"{name}/{ds}": results for (name, ds), results in runs.items()}}, rows)
+    measured = {f"{key.replace('/', ' test acc., ')} (%)": MeanSD(s["early_stopped_mean"], s["early_stopped_sd"], 1)
+                for key, s in summary.items()}
+    run.save_figure(plot_curves(runs, run.settings.models), "accuracy")
+    run.finish({"summary": summary, "curves": {f"{m}/{d}": results for (m, d), results in runs.items()}},
+               PAPER, {**dict.fromkeys(PAPER), **measured, "human, mnist1d / shuffled (%)": "not measured"},
+               title=f"Early-stopped test accuracy, mean ± SD over {run.settings.seeds} seed(s)")
 
 
 if __name__ == "__main__":

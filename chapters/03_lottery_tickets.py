@@ -79,71 +79,86 @@ Ablations (`--ablations`, one trial each; figures and JSON rows):
 3. Data order: a ticket searched on the shuffled dataset, retrained on
    shuffled and on normal data, and its adjacency statistics.
 
-Run: python chapters/03_lottery_tickets.py              (full: 2 trials x 2 methods x 100 rounds + panels)
-     python chapters/03_lottery_tickets.py --quick      (hidden 100, 10 rounds, 300 steps; ~15 s of CPU)
-     python chapters/03_lottery_tickets.py --ablations  (+ the ablations)
-     --notebook-checkpoint, --workers N, --seed N (trial t starts from torch seed 42 + N + t).
-Every finished round is saved: after Ctrl-C or a kill, rerun the same command
-to continue, with identical results.
+Every round trains through the course's own engine: the ticket is the
+residual MLP of nn.MLP with its pruned weights held at zero (pruning.prune;
+from 70 % sparsity on its layers multiply only their kept weights,
+sparse_linear), trained by the paper's loop (train.train) with the pruned
+weights' gradients masked to zero.
 
-Cost, measured on two idle cores (2026-11-26, two runs from scratch, each in
-one invocation): the search 12.6-12.9 min, the panels 8.8-8.9 min (ten
-dense 6000-step runs of batch 500 dominate), 21.5-21.7 min in all;
---ablations adds 6.9-7.4 min. A dense round is about 290 GFLOP; from 70 %
-sparsity on, rounds use the kept-weights kernels and get cheaper with the
-sparsity (see benchmarks/bench_lottery.py).
+Run: python chapters/03_lottery_tickets.py              (2 trials x 2 methods x 100 rounds, then the panels)
+     python chapters/03_lottery_tickets.py --quick      (hidden 100, 10 rounds, 300 steps)
+     python chapters/03_lottery_tickets.py --ablations  (+ the ablations)
+     --notebook-checkpoint, --workers N, --scheduler ADDRESS.
+--seed S: trial t starts from torch seed 42 + S * seeds + t (the panels'
+"reinit": 142 + S * seeds + t) and draws its random masks from the seed too, so two seeds
+share no initialisation. Every finished round is saved: after Ctrl-C or a
+kill, rerun the same command to continue, with identical results. The
+searches do not depend on the panels' settings: changing ticket_sparsity or
+panel_steps reuses them.
 
 Try it:
-- Set `ticket_sparsity=0.97` in Settings: does the lottery ticket still beat
-  the dense network on the new dataset, or only the random ticket?
-- Run with `--notebook-checkpoint`: pruning from step 1000 instead of the
-  final weights: does the curve of panel b move beyond its trial-to-trial spread?
-- Set `hidden=100`: is there still a range of sparsities where the pruned
-  network beats the dense one, or does a small network have nothing to spare?
+- `--set ticket_sparsity=0.97`: does the lottery ticket still beat the dense
+  network on the new dataset, or only the random ticket?
+- `--notebook-checkpoint`: pruning from step 1000 instead of the final
+  weights: does the curve of panel b move beyond its trial-to-trial spread?
+- `--set hidden_size=100`: is there still a range of sparsities where the
+  pruned network beats the dense one, or does a small network have nothing to spare?
 """
-# %% Imports
 import dataclasses
-import sys
+import functools
 
 import numpy as np
 
-from mnist1d_np import data, experiment, fileio, nn, pruning, runmany
+from mnist1d_np import data, experiment, nn, plotting, pruning, resumable, train
+
+NAME = "03_lottery_tickets"
 
 
 # %% Settings (the notebook's)
 @dataclasses.dataclass(frozen=True)
 class Settings:
     hidden_size: int = 500
-    learning_rate: float = 2e-2
+    lr: float = 2e-2
     batch_size: int = 100
-    total_steps: int = 1501            # steps 0..1500 (the notebook: 0..1501)
+    steps: int = 1501                  # updates per round: steps 0..1500 (the notebook: 0..1501)
     eval_every: int = 100
-    num_retrains: int = 100            # rounds at sparsity linspace(0, 1, num_retrains)
-    num_trials: int = 2
-    seed: int = 42                     # trial t: torch.manual_seed(seed + t)
+    rounds: int = 100                  # prune-and-retrain rounds at sparsity linspace(0, 1, rounds)
+    seeds: int = 2                     # trials, each from its own initial weights
+    torch_seed: int = 42               # trial t of --seed S: torch.manual_seed(torch_seed + S * seeds + t)
     checkpoint_step: int = 1000        # --notebook-checkpoint prunes from the weights after this step
     ticket_sparsity: float = 0.92      # panels c-g use the round nearest to it
     panel_steps: int = 6000
     panel_batch_size: int = 500
     panel_eval_every: int = 250
     panel_data_seed: int = 43          # the new dataset: get_dataset_args(seed=43)
-    reinit_seed: int = 142             # panel "reinit": torch.manual_seed(reinit_seed + t)
+    reinit_seed: int = 142             # panel "reinit": torch.manual_seed(reinit_seed + S * seeds + t)
     permutation_seed: int = 0          # the one fixed permutation of "shuffled"
     iterative_rate: float = 0.2        # ablation 1: Frankle & Carbin's rate per round
+    dtype: str = "float32"             # as PyTorch's default
 
 
-QUICK = dict(hidden_size=100, num_retrains=10, total_steps=300, checkpoint_step=200, panel_steps=300)
-
-# The notebook's numbers (final test accuracy, %, trials 1 / 2): its last_acc of round 92 of
-# the search, and its step-6000 accuracy in panel c.
-PAPER = {"lottery_92": (75.6, 74.4), "random_92": (60.6, 61.8),
-         "panel_c_dense": (64.2, 64.2), "panel_c_lottery": (64.9, 66.8), "panel_c_random": (61.5, 58.4)}
+QUICK = dict(hidden_size=100, rounds=10, steps=300, checkpoint_step=200, panel_steps=300)
 METHODS = ("lottery", "random")
 TICKETS = ("dense", "lottery", "random")
 VARIANTS = ("new data", "flipped", "shuffled", "chunks", "reinit")
+LABELS = {"dense": "dense on seed-43 data", "lottery": "lottery ticket", "random": "random ticket"}
+# The notebook's numbers (final test accuracy, %, trials 1 / 2): its last_acc of round 92 of
+# the search, and its step-6000 accuracy in panel c.
+PANEL_C = {"dense": (64.2, 64.2), "lottery": (64.9, 66.8), "random": (61.5, 58.4)}
+PAPER = {
+    "final test acc of the ticket round, lottery (trials)": (75.6, 74.4),
+    "  same, random ticket": (60.6, 61.8),
+    **{f"panel c: {LABELS[t]}": v for t, v in PANEL_C.items()},
+    **{f"panel c with new weights (trap 3): {LABELS[t]}": v for t, v in PANEL_C.items()},
+    "rounds at 90-99 % where lottery > random (final acc)": "all",
+    "rounds beyond 95 % where lottery > dense": "lottery above dense",
+    **{f"p({k} adjacent kept), lottery vs random": "lottery higher" for k in (2, 3, 4)},
+    "lottery - random, flipped / shuffled (pts)": "kept / lost",
+    "runtime of search and panels (minutes, every invocation of this run)": "~30 (Colab CPU), notebook ~60",
+}
 
 
-# %% Data and networks
+# %% Data, networks, and training a ticket
 def positions(variant, permutation_seed, length=40):
     """The order in which a dataset variant presents the input positions."""
     order = np.arange(length)
@@ -156,172 +171,158 @@ def positions(variant, permutation_seed, length=40):
     return order
 
 
-def make_data(data_seed, variant="new data", permutation_seed=0):
+@functools.lru_cache(maxsize=2)
+def make_data(data_seed, variant, permutation_seed):
     """MNIST-1D with data seed `data_seed` (42: the paper's), positions reordered."""
-    dataset = data.make_dataset(data.get_dataset_args(seed=data_seed))
-    order = positions(variant, permutation_seed)
+    dataset, order = data.make_dataset(data.get_dataset_args(seed=data_seed)), positions(variant, permutation_seed)
     return {"x": np.ascontiguousarray(dataset["x"][:, order]), "y": dataset["y"],
             "x_test": np.ascontiguousarray(dataset["x_test"][:, order]), "y_test": dataset["y_test"]}
 
 
-def initial_parameters(hidden_size, torch_seed):
-    """The residual MLP as torch.manual_seed(torch_seed) initialises it: {name: (in, out) arrays}."""
-    model = nn.MLP(nn.TorchGenerator(torch_seed), hidden=hidden_size, dtype=np.float32)
-    return {name: p.data for name, p in model.parameters().items()}
+# What training one ticket reads: the settings SHARED, the initial weights (torch.manual_seed(torch_seed)),
+# the loop (the search's or the panels'), and the data (its seed, and the order of its positions: see positions).
+SHARED = ("hidden_size", "lr", "dtype")
+TRAINING = dict(torch_seed=int, batch_size=int, steps=int, eval_every=int, data_seed=(int, 42),
+                variant=(str, "new data"), permutation_seed=(int, None))  # permutation_seed: only for "shuffled"
 
 
-def round_config(settings, panel=False):
+def data_of(settings, variant, data_seed=42):
+    """The fields of TRAINING that choose the data: the permutation seed only where it is read."""
+    return dict(data_seed=data_seed, variant=variant,
+                permutation_seed=settings.permutation_seed if variant == "shuffled" else None)
+
+
+def loop(settings, panel=False):
+    """The fields of TRAINING that make the search's loop, or with panel the panels' loop."""
+    s = settings
     if panel:
-        return pruning.RoundConfig(settings["panel_steps"], settings["panel_batch_size"],
-                                   settings["learning_rate"], settings["panel_eval_every"])
-    return pruning.RoundConfig(settings["total_steps"], settings["batch_size"],
-                               settings["learning_rate"], settings["eval_every"])
+        return dict(batch_size=s.panel_batch_size, steps=s.panel_steps, eval_every=s.panel_eval_every)
+    return dict(batch_size=s.batch_size, steps=s.steps, eval_every=s.eval_every)
 
 
-def ticket_round(settings):
-    schedule = np.linspace(0, 1, settings["num_retrains"])
-    return int(np.argmin(np.abs(schedule - settings["ticket_sparsity"])))
+def network(config):
+    """The residual MLP 40-h-h-10 as torch.manual_seed(config.torch_seed) initialises it."""
+    return nn.MLP(nn.TorchGenerator(config.torch_seed), hidden=config.hidden_size, dtype=np.dtype(config.dtype))
 
 
-# %% The search: one trial of one method, every round saved
-def search_task(config, context):
-    """Prune-and-retrain rounds over config['schedule'] (a runmany task).
-
-    method 'lottery': magnitude masks from the previous round's weights
-    (one-shot: always from round 0's); 'random': fresh random masks. Every
-    round starts from the initial weights. Returns {'rounds', 'ticket_masks'}.
-    """
-    settings, schedule = config["settings"], config["schedule"]
-    dataset = make_data(config["data_seed"], config["data_variant"], settings["permutation_seed"])
-    init = initial_parameters(settings["hidden_size"], config["torch_seed"])
-    rounds, ticket, prune_from = _resume(context.checkpoint_path, config, init)
-    bar = experiment.Progress(len(schedule), config["label"], stream=_LineStream(), log_every=30)
-    bar.update(len(rounds))
-    for index in range(len(rounds), len(schedule)):
-        masks = _masks(config, index, schedule[index], prune_from, init)
-        snapshot_step = settings["checkpoint_step"] if config["notebook_checkpoint"] else None
-        final, curves, snapshot = pruning.train_masked(init, masks, dataset, round_config(settings),
-                                                       snapshot_step=snapshot_step)
-        rounds.append(_summary(index, schedule[index], masks, curves))
-        if index == config["ticket_round"]:
-            ticket = pruning.masks_to_json(masks)
-        if not (config["one_shot"] and index > 0):
-            prune_from = snapshot if snapshot is not None else final
-        fileio.save_checkpoint(context.checkpoint_path, prune_from,
-                               {"config": config, "rounds": rounds, "ticket": ticket})
-        bar.update(1, sparsity=schedule[index], acc=rounds[-1]["final_test_acc"])
-        if context.should_stop():
-            raise KeyboardInterrupt
-    return {"rounds": rounds, "ticket_masks": ticket}
+def train_ticket(config, masks=None, keep_at=(), checkpoint=None):
+    """Rewind to the initial weights, prune with masks (None: keep all), retrain. (model, curves)"""
+    model = network(config)
+    masks = masks or {name: np.ones(p.shape, bool) for name, p in model.parameters().items()}
+    loop = train.TrainConfig(config.steps, config.batch_size, config.lr, eval_every=config.eval_every)
+    dataset = make_data(config.data_seed, config.variant, config.permutation_seed)
+    kept = pruning.prune(model, masks)
+    return model, train.train(model, dataset, loop, checkpoint, masks=kept, keep_parameters_at=keep_at)
 
 
-def _masks(config, index, sparsity, prune_from, init):
-    if config["method"] == "random":
-        rng = np.random.default_rng([config["mask_seed"], config["trial"], index])
-        return pruning.random_masks({n: p.shape for n, p in init.items()}, sparsity, rng)
-    return pruning.magnitude_masks(prune_from, sparsity, scope=config["scope"])
+def seed_of(settings, base, seed, trial):
+    """Trial `trial` of --seed `seed` starts from torch seed base + seed * trials + trial."""
+    return experiment.seeds(seed, settings.seeds, offset=base)[trial]
 
 
-def _summary(index, sparsity, masks, curves):
-    """One round's numbers for the JSON."""
+# %% The search: prune, rewind, retrain, every round saved
+# One trial of one method: exactly what a search reads (its identity). method "lottery": magnitude masks,
+# "random": fresh random masks from default_rng([mask_seed, trial, round]); scope "global": all layers ranked
+# together (ablation 2); one_shot: every round pruned from round 0's weights (ablation 1); prune_from_step:
+# prune from the weights after this step, not the final ones (the notebook's trap 1).
+Search = experiment.task_config("Search", Settings, SHARED, **TRAINING, method=str, trial=int, mask_seed=int,
+                                sparsities=tuple, scope=(str, "layer"), one_shot=(bool, False),
+                                prune_from_step=(int, None))
+
+
+def search(config, context):
+    """Rounds at config.sparsities (a sweep task): each prunes the last round's
+    weights (lottery) or at random, rewinds to the initial weights and retrains."""
+    state = {"weights": pruning.dense_parameters(network(config)), "rounds": []}
+    keep = () if config.prune_from_step is None else (config.prune_from_step,)
+    loop = resumable.Resumable(context.checkpoint_path, dataclasses.asdict(config), state, len(config.sparsities),
+                               label=f"trial {config.trial + 1} {config.method}")
+    for index in loop:
+        masks = round_masks(config, index, state["weights"])
+        model, curves = train_ticket(config, masks, keep)
+        state["rounds"].append(summary(index, config.sparsities[index], masks, curves))
+        if not (config.one_shot and index > 0):
+            state["weights"] = pruning.dense_parameters(model, curves["parameters_at"][keep[0]] if keep else None)
+        loop.show(sparsity=config.sparsities[index], acc=curves["final_test_acc"])
+        loop.checkpoint()
+    return {"rounds": state["rounds"]}
+
+
+def round_masks(config, index, weights):
+    sparsity = config.sparsities[index]
+    if config.method == "random":
+        rng = np.random.default_rng([config.mask_seed, config.trial, index])
+        return pruning.random_masks({name: w.shape for name, w in weights.items()}, sparsity, rng)
+    return pruning.magnitude_masks(weights, sparsity, scope=config.scope)
+
+
+def summary(index, sparsity, masks, curves):
+    """One round's numbers, and its masks (the ticket, if a panel picks this round)."""
     return {"round": index, "sparsity": sparsity, "measured_sparsity": pruning.sparsity_of(masks),
             "final_test_acc": curves["test_acc"][-1], "best_test_acc": max(curves["test_acc"]),
             "final_test_loss": curves["test_loss"][-1], "best_test_loss": min(curves["test_loss"]),
             "final_train_loss": curves["train_loss"][-1], "test_acc": curves["test_acc"],
-            "test_loss": curves["test_loss"]}
+            "test_loss": curves["test_loss"], "masks": pruning.masks_to_json(masks)}
 
 
-def _resume(path, config, init):
-    """(rounds, ticket, weights to prune from) of a checkpoint of this very config, or a fresh start."""
-    loaded = fileio.load_checkpoint(path)
-    if loaded is None or loaded[1].get("config") != config:
-        return [], None, init
-    arrays, meta = loaded
-    return meta["rounds"], meta["ticket"], {name: arrays[name] for name in init}
+def search_config(settings, seed, trial, method, notebook_checkpoint, variant="new data", **changes):
+    fields = dict(method=method, trial=trial, mask_seed=seed,
+                  sparsities=tuple(np.linspace(0, 1, settings.rounds).tolist()),
+                  # random masks ignore the weights, so a random search is the same run either way (and reused)
+                  prune_from_step=settings.checkpoint_step if notebook_checkpoint and method == "lottery" else None)
+    torch_seed = seed_of(settings, settings.torch_seed, seed, trial)
+    return Search.of(settings, torch_seed=torch_seed, **loop(settings), **data_of(settings, variant),
+                     **{**fields, **changes})
 
 
-class _LineStream:
-    """stderr, seen as a log: worker processes print whole lines, never redraw one."""
+def run_search(run):
+    """Both methods, every trial: {method: [trial results]}."""
+    configs = [search_config(run.settings, run.args.seed, t, m, run.args.notebook_checkpoint)
+               for t in range(run.settings.seeds) for m in METHODS]
+    results = run.sweep(search, configs, label="searches")
+    return {m: [r for c, r in zip(configs, results) if c.method == m] for m in METHODS}
 
-    def isatty(self):
-        return False
 
-    def write(self, text):
-        sys.stderr.write(text)
+def ticket_round(settings):
+    """The round nearest ticket_sparsity, short of the last (sparsity 1: nothing kept)."""
+    return int(np.argmin(np.abs(np.linspace(0, 1, settings.rounds)[:-1] - settings.ticket_sparsity)))
 
-    def flush(self):
-        sys.stderr.flush()
+
+def ticket_of(result, index):
+    return pruning.masks_from_json(result["rounds"][index]["masks"])
+
+
+def adjacency(masks, ks=(2, 3, 4)):
+    """Panel g: {k: mean over hidden units of pruning.adjacency} of a ticket's first layer."""
+    return {k: float(pruning.adjacency(masks["linear1.weight"], k).mean()) for k in ks}
 
 
 # %% Retraining a fixed mask (panels c-f, ablations 2 and 3)
-def retrain_task(config, context):
-    """Train from torch seed config['torch_seed'] with config['masks'] (None: dense) (a runmany task)."""
-    settings = config["settings"]
-    dataset = make_data(config["data_seed"], config["data_variant"], settings["permutation_seed"])
-    init = initial_parameters(settings["hidden_size"], config["torch_seed"])
-    masks = (pruning.masks_from_json(config["masks"]) if config["masks"] is not None
-             else {n: np.ones(p.shape, bool) for n, p in init.items()})
-    _, curves, _ = pruning.train_masked(init, masks, dataset, round_config(settings, config["panel"]))
-    return {"eval_steps": curves["eval_steps"], "test_acc": curves["test_acc"], "test_loss": curves["test_loss"],
-            "final_test_acc": curves["test_acc"][-1], "best_test_acc": max(curves["test_acc"])}
+# One retraining of a ticket's mask (pruning.masks_to_json; None: the dense network): exactly what it reads.
+Retrain = experiment.task_config("Retrain", Settings, SHARED, **TRAINING, masks=(dict, None))
 
 
-# %% The experiment
-def search_config(settings, args, trial, method, schedule=None, **changes):
-    settings_dict = dataclasses.asdict(settings)
-    schedule = [float(s) for s in (np.linspace(0, 1, settings.num_retrains) if schedule is None else schedule)]
-    config = {"kind": "search", "settings": settings_dict, "trial": trial, "method": method,
-              "torch_seed": settings.seed + args.seed + trial, "mask_seed": args.seed, "schedule": schedule,
-              "scope": "layer", "one_shot": False, "data_seed": 42, "data_variant": "new data",
-              # random masks ignore the weights, so a random search is the same run either way (and reused)
-              "notebook_checkpoint": args.notebook_checkpoint and method == "lottery",
-              "ticket_round": ticket_round(settings_dict),
-              "label": f"trial {trial + 1} {method}"}
-    config.update(changes)
-    return config
+def retrain(config, context):
+    """Train config.masks from config.torch_seed on its data (a sweep task)."""
+    masks = None if config.masks is None else pruning.masks_from_json(config.masks)
+    _, curves = train_ticket(config, masks, checkpoint=context.checkpoint_path)
+    return {**{k: curves[k] for k in ("eval_steps", "test_acc", "test_loss", "final_test_acc")},
+            "best_test_acc": max(curves["test_acc"])}
 
 
-def run_search(settings, args, run):
-    """Both methods, every trial: {method: [trial results]}."""
-    configs = [search_config(settings, args, t, m) for t in range(settings.num_trials) for m in METHODS]
-    results = runmany.run_many(search_task, configs, run.path("runs"), workers=args.workers,
-                               scheduler=args.scheduler, label="searches")
-    return {m: [r for c, r in zip(configs, results) if c["method"] == m] for m in METHODS}
-
-
-def panel_configs(settings, args, search):
-    """Panels c-f: every variant x trial x ticket (dense, lottery, random)."""
-    configs = []
-    for variant in VARIANTS:
-        for trial in range(settings.num_trials):
-            base = settings.reinit_seed if variant == "reinit" else settings.seed
-            for ticket in TICKETS:
-                masks = None if ticket == "dense" else search[ticket][trial]["ticket_masks"]
-                configs.append({"kind": "retrain", "settings": dataclasses.asdict(settings), "panel": True,
-                                "variant": variant, "trial": trial, "ticket": ticket, "masks": masks,
-                                "torch_seed": base + args.seed + trial, "data_seed": settings.panel_data_seed,
-                                "data_variant": "new data" if variant == "reinit" else variant})
-    return configs
-
-
-def run_panels(settings, args, run, search):
-    """{variant: {ticket: [per-trial curves]}} of panels c-f."""
-    configs = panel_configs(settings, args, search)
-    results = runmany.run_many(retrain_task, configs, run.path("runs"), workers=args.workers,
-                               scheduler=args.scheduler, label="panels")
+def run_panels(run, found, index):
+    """Panels c-f, every variant x trial x ticket: {variant: {ticket: [per-trial curves]}}."""
+    s = run.settings
+    keys = [(v, trial, t) for v in VARIANTS for trial in range(s.seeds) for t in TICKETS]
+    configs = [Retrain.of(s, torch_seed=seed_of(s, s.reinit_seed if v == "reinit" else s.torch_seed, run.args.seed,
+                                                trial), **loop(s, panel=True),
+                          **data_of(s, "new data" if v == "reinit" else v, s.panel_data_seed),
+                          masks=None if t == "dense" else found[t][trial]["rounds"][index]["masks"])
+               for v, trial, t in keys]
     panels = {v: {t: [] for t in TICKETS} for v in VARIANTS}
-    for config, result in zip(configs, results):
-        panels[config["variant"]][config["ticket"]].append(result)
+    for (v, _, t), result in zip(keys, run.sweep(retrain, configs, label="panels")):
+        panels[v][t].append(result)
     return panels
-
-
-def adjacency_stats(search, ks=(2, 3, 4)):
-    """Panel g: mean over hidden units of pruning.adjacency, per method, k and trial."""
-    out = {}
-    for method in METHODS:
-        masks = [pruning.masks_from_json(r["ticket_masks"])["linear1.weight"] for r in search[method]]
-        out[method] = {k: [float(pruning.adjacency(m, k).mean()) for m in masks] for k in ks}
-    return out
 
 
 # %% Ablations
@@ -330,83 +331,50 @@ def iterative_schedule(rate, final=0.99):
     schedule = [0.0]
     while schedule[-1] < final:
         schedule.append(1 - (1 - rate) ** len(schedule))
-    return schedule
-
-
-def ablation_configs(settings, args):
-    """Ablation searches (1, 2-global, 3) and retrains (2, 3), trial 1 only."""
-    iterative = iterative_schedule(settings.iterative_rate)
-    return {
-        "linear": search_config(settings, args, 0, "lottery"),
-        "iterative": search_config(settings, args, 0, "lottery", schedule=iterative, ticket_round=-1),
-        "one-shot": search_config(settings, args, 0, "lottery", schedule=iterative, one_shot=True, ticket_round=-1),
-        "global": search_config(settings, args, 0, "lottery", scope="global"),
-        "found on shuffled": search_config(settings, args, 0, "lottery", data_variant="shuffled"),
-    }
+    return tuple(schedule)
 
 
 def mask_shuffled_per_unit(masks, rng):
     """Each hidden unit's incoming kept weights moved to random inputs (same count per unit)."""
-    out = {}
-    for name, mask in masks.items():
-        if mask.ndim == 2:
-            mask = np.stack([rng.permutation(column) for column in mask.T], axis=1)
-        out[name] = mask
-    return out
+    return {name: np.stack([rng.permutation(column) for column in mask.T], axis=1) if mask.ndim == 2 else mask
+            for name, mask in masks.items()}
 
 
-def retrain_config(settings, args, name, masks, torch_seed, data_variant="new data"):
-    return {"kind": "retrain", "settings": dataclasses.asdict(settings), "panel": False, "name": name,
-            "masks": masks, "torch_seed": torch_seed, "data_seed": 42, "data_variant": data_variant}
-
-
-def run_ablations(settings, args, run, search):
-    """Every ablation's runs: {'searches': {name: result}, 'retrains': {name: result}}."""
-    searches = ablation_configs(settings, args)
-    names = [n for n in searches if n != "linear"]
-    found = runmany.run_many(search_task, [searches[n] for n in names], run.path("runs"),
-                             workers=args.workers, scheduler=args.scheduler, label="ablation searches")
-    results = dict(zip(names, found), linear=search["lottery"][0])
-    ticket = results["linear"]["ticket_masks"]
-    shuffled_ticket = results["found on shuffled"]["ticket_masks"]
-    per_unit = pruning.masks_to_json(mask_shuffled_per_unit(pruning.masks_from_json(ticket),
-                                                            np.random.default_rng([args.seed, 3])))
-    seed = settings.seed + args.seed
-    retrains = {"rewound weights": retrain_config(settings, args, "rewound", ticket, seed),
-                "new weights": retrain_config(settings, args, "new weights", ticket, settings.reinit_seed + args.seed),
-                "mask shuffled per unit": retrain_config(settings, args, "per unit", per_unit, seed),
-                "shuffled ticket on shuffled data": retrain_config(settings, args, "sh/sh", shuffled_ticket, seed,
-                                                                   "shuffled"),
-                "shuffled ticket on normal data": retrain_config(settings, args, "sh/normal", shuffled_ticket, seed)}
-    done = runmany.run_many(retrain_task, list(retrains.values()), run.path("runs"), workers=args.workers,
-                            scheduler=args.scheduler, label="ablation retrains")
-    adjacency = {name: {k: float(pruning.adjacency(pruning.masks_from_json(m)["linear1.weight"], k).mean())
-                        for k in (2, 3, 4)}
-                 for name, m in (("lottery", ticket), ("found on shuffled", shuffled_ticket),
-                                 ("random", search["random"][0]["ticket_masks"]))}
-    return {"searches": results, "retrains": dict(zip(retrains, done)), "adjacency": adjacency}
+def run_ablations(run, found, index):
+    """Ablation searches (1, 2-global, 3) and retrains (2, 3), trial 1 only."""
+    s, seed = run.settings, run.args.seed
+    iterative = iterative_schedule(s.iterative_rate)
+    changes = {"iterative": dict(sparsities=iterative), "one-shot": dict(sparsities=iterative, one_shot=True),
+               "global": dict(scope="global"), "found on shuffled": dict(variant="shuffled")}
+    configs = [search_config(s, seed, 0, "lottery", run.args.notebook_checkpoint, **c) for c in changes.values()]
+    searches = {"linear": found["lottery"][0],
+                **dict(zip(changes, run.sweep(search, configs, label="ablation searches")))}
+    ticket, shuffled = (ticket_of(searches[n], index) for n in ("linear", "found on shuffled"))
+    rewound, new = (seed_of(s, base, seed, 0) for base in (s.torch_seed, s.reinit_seed))
+    retrains = {"rewound weights": (ticket, rewound, "new data"), "new weights": (ticket, new, "new data"),
+                "mask shuffled per unit": (mask_shuffled_per_unit(ticket, np.random.default_rng([seed, 3])),
+                                           rewound, "new data"),
+                "shuffled ticket on shuffled data": (shuffled, rewound, "shuffled"),
+                "shuffled ticket on normal data": (shuffled, rewound, "new data")}
+    configs = [Retrain.of(s, torch_seed=torch_seed, **loop(s), **data_of(s, variant),
+                          masks=pruning.masks_to_json(masks)) for masks, torch_seed, variant in retrains.values()]
+    done = run.sweep(retrain, configs, label="ablation retrains")
+    tickets = {"lottery": ticket, "found on shuffled": shuffled, "random": ticket_of(found["random"][0], index)}
+    return {"searches": searches, "retrains": dict(zip(retrains, done)),
+            "adjacency": {name: adjacency(masks) for name, masks in tickets.items()}}
 
 
 # %% Figures
-def mean_se(values):
-    """Mean and standard error over the first axis (trials)."""
-    values = np.asarray(values, dtype=float)
-    se = values.std(axis=0, ddof=1) / np.sqrt(len(values)) if len(values) > 1 else np.zeros(values.shape[1:])
-    return values.mean(axis=0), se
-
-
-def plot_search(search):
+def plot_search(found):
     """Panels a and b: final test loss and accuracy against sparsity."""
-    from mnist1d_np import plotting
     fig, axes = plotting.figure(1, 2, width=4.2, height=3.2)
-    sparsity = np.array([r["sparsity"] for r in search["lottery"][0]["rounds"]])
+    sparsity = np.array([r["sparsity"] for r in found["lottery"][0]["rounds"]])
     panels = ((axes[0], "final_test_loss", "a: test loss"), (axes[1], "final_test_acc", "b: test accuracy"))
     for ax, key, title in panels:
-        dense = np.mean([t["rounds"][0][key] for m in METHODS for t in search[m]])  # round 0: nothing pruned
+        dense = np.mean([t["rounds"][0][key] for m in METHODS for t in found[m]])  # round 0: nothing pruned
         for method, color in zip(METHODS, ("C0", "C3")):
-            mean, se = mean_se([[r[key] for r in t["rounds"]] for t in search[method]])
-            ax.plot(sparsity, mean, color=color, label=f"{method} ticket")
-            ax.fill_between(sparsity, mean - se, mean + se, color=color, alpha=0.2)
+            plotting.band(ax, sparsity, [[r[key] for r in t["rounds"]] for t in found[method]], color=color,
+                          label=f"{method} ticket")
         ax.axhline(dense, color="k", ls="--", lw=0.8, label="dense")
         ax.set(title=title, xlabel="sparsity")
     axes[0].set_yscale("log")
@@ -416,33 +384,29 @@ def plot_search(search):
 
 def plot_panels(panels):
     """Panels c-f: test accuracy against step for each dataset variant."""
-    from mnist1d_np import plotting
     fig, axes = plotting.figure(1, len(VARIANTS), width=3.0, height=2.8, sharey=True)
     for ax, variant, letter in zip(axes, VARIANTS, "cdeff"):
         for ticket, color in zip(TICKETS, ("k", "C0", "C3")):
-            steps = panels[variant][ticket][0]["eval_steps"]
-            mean, se = mean_se([run["test_acc"] for run in panels[variant][ticket]])
-            ax.plot(steps, 100 * mean, color=color, label=ticket)
-            ax.fill_between(steps, 100 * (mean - se), 100 * (mean + se), color=color, alpha=0.2)
+            runs = panels[variant][ticket]
+            plotting.band(ax, runs[0]["eval_steps"], [run["test_acc"] for run in runs], 100, color, ticket)
         ax.set(title=f"{letter}{chr(39) if variant == 'reinit' else ''}: {variant}", xlabel="step")
     axes[0].set_ylabel("test accuracy (%)")
     axes[0].legend()
     return fig
 
 
-def plot_adjacency(search, stats):
+def plot_adjacency(found, stats, index):
     """Panel g: p(k adjacent kept weights) and the first-layer masks sorted by adjacency."""
-    from mnist1d_np import plotting
     fig, axes = plotting.figure(1, 3, width=3.4, height=3.0)
-    ks = sorted(stats["lottery"])
+    ks = sorted(stats["lottery"][0])
     for offset, (method, color) in enumerate(zip(METHODS, ("C0", "C3"))):
-        mean, se = mean_se([[stats[method][k][t] for k in ks] for t in range(len(stats[method][ks[0]]))])
+        mean, se = plotting.mean_se([[trial[k] for k in ks] for trial in stats[method]])
         axes[0].bar(np.arange(len(ks)) + 0.4 * offset, mean, 0.4, yerr=se, color=color, label=method)
     axes[0].set(xticks=np.arange(len(ks)) + 0.2, xticklabels=[str(k) for k in ks],
                 xlabel="k adjacent kept weights", ylabel="probability", title="g: local connectivity")
     axes[0].legend()
     for ax, method in zip(axes[1:], METHODS):
-        mask = pruning.masks_from_json(search[method][0]["ticket_masks"])["linear1.weight"]
+        mask = ticket_of(found[method][0], index)["linear1.weight"]
         ax.imshow(mask[:, pruning.sort_by_adjacency(mask, 2)].T, aspect="auto", cmap="Greys", interpolation="nearest")
         ax.set(title=f"{method} ticket, layer 1", xlabel="input position", ylabel="hidden unit (sorted)")
         ax.grid(False)
@@ -451,14 +415,13 @@ def plot_adjacency(search, stats):
 
 def plot_ablations(ablations, settings):
     """Ablation 1: accuracy against sparsity and against steps spent; 2 and 3 as bars."""
-    from mnist1d_np import plotting
     fig, axes = plotting.figure(1, 3, width=4.2, height=3.2)
     for name in ("linear", "iterative", "one-shot", "global"):
         rounds = ablations["searches"][name]["rounds"]
         acc = [100 * r["final_test_acc"] for r in rounds]
         # Steps spent to reach a round: every earlier round, or (one-shot) the dense round and this one.
         rounds_spent = np.arange(1, len(rounds) + 1)
-        steps = settings.total_steps * (np.minimum(rounds_spent, 2) if name == "one-shot" else rounds_spent)
+        steps = settings.steps * (np.minimum(rounds_spent, 2) if name == "one-shot" else rounds_spent)
         style = "o" if name == "one-shot" else ".-"
         axes[0].plot([r["sparsity"] for r in rounds], acc, style, label=name, ms=3)
         if name != "global":
@@ -478,104 +441,79 @@ SHORT = {"rewound weights": "rewound", "new weights": "new init", "mask shuffled
          "shuffled ticket on normal data": "shuffled-data ticket,\nnormal data"}
 
 
-def ablation_rows(ablations, index, target):
-    """The ablations' numbers for the table (trial 1), schedules compared near sparsity `target`."""
-    searches, retrains = ablations["searches"], ablations["retrains"]
-    rows = []
+# %% The table: the notebook's numbers and claims, measured
+def measured(found, panels, stats, index, minutes):
+    """{quantity: this run} (final test accuracy of a run, per trial)."""
+    finals = lambda runs: experiment.each([r["final_test_acc"] for r in runs], scale=100)
+    acc = {m: np.mean([[r["final_test_acc"] for r in t["rounds"]] for t in found[m]], axis=0) for m in METHODS}
+    sparsity = np.array([r["sparsity"] for r in found["lottery"][0]["rounds"]])
+    high, beyond = (sparsity >= 0.9) & (sparsity < 1), (sparsity > 0.95) & (sparsity < 1)
+    gap = {v: 100 * np.mean([l["final_test_acc"] - r["final_test_acc"]
+                             for l, r in zip(panels[v]["lottery"], panels[v]["random"])]) for v in VARIANTS}
+    mean = {m: {k: np.mean([trial[k] for trial in stats[m]]) for k in (2, 3, 4)} for m in METHODS}
+    return {"final test acc of the ticket round, lottery (trials)":
+                finals(t["rounds"][index] for t in found["lottery"]),
+            "  same, random ticket": finals(t["rounds"][index] for t in found["random"]),
+            "  the ticket round's sparsity (%)": f"{100 * sparsity[index]:.1f}",
+            **{f"panel c: {LABELS[t]}": finals(panels["new data"][t]) for t in TICKETS},
+            **{f"panel c with new weights (trap 3): {LABELS[t]}": finals(panels["reinit"][t]) for t in TICKETS},
+            "rounds at 90-99 % where lottery > random (final acc)":  # None (no row) if no round is in range
+                f"{(acc['lottery'][high] > acc['random'][high]).sum()} of {high.sum()}" if high.any() else None,
+            "rounds beyond 95 % where lottery > dense":
+                f"{(acc['lottery'][beyond] > acc['lottery'][0]).sum()} of {beyond.sum()}" if beyond.any() else None,
+            **{f"p({k} adjacent kept), lottery vs random": f"{mean['lottery'][k]:.4f} vs {mean['random'][k]:.4f}"
+               for k in (2, 3, 4)},
+            "lottery - random, flipped / shuffled (pts)": f"{gap['flipped']:+.1f} / {gap['shuffled']:+.1f}",
+            "runtime of search and panels (minutes, every invocation of this run)": f"{minutes:.1f}"}
+
+
+def measured_ablations(ablations, index, target):
+    """The ablations' numbers (trial 1), schedules compared near sparsity `target`."""
+    searches, adjacencies, out = ablations["searches"], ablations["adjacency"], {}
     for name in ("linear", "iterative", "one-shot"):
         nearest = min(searches[name]["rounds"], key=lambda r: abs(r["sparsity"] - target))
-        rows.append((f"{name} schedule: final acc at {100 * nearest['sparsity']:.1f} %", "—",
-                     f"{100 * nearest['final_test_acc']:.1f}"))
-    linear = searches["linear"]["rounds"]
-    rows.append((f"global vs layer pruning, acc at {100 * linear[index]['sparsity']:.1f} %", "—",
-                 f"{100 * searches['global']['rounds'][index]['final_test_acc']:.1f} vs "
-                 f"{100 * linear[index]['final_test_acc']:.1f}"))
-    rows += [(f"92 % ticket: {name}", "—", f"{100 * r['final_test_acc']:.1f}") for name, r in retrains.items()]
-    adjacency = ablations["adjacency"]
-    for k in (2, 3, 4):
-        rows.append((f"p({k} adjacent): lottery / shuffled-data ticket / random", "—",
-                     " / ".join(f"{adjacency[n][k]:.4f}" for n in ("lottery", "found on shuffled", "random"))))
-    return rows
-
-
-# %% The table
-def _paper(key):
-    return " / ".join(str(v) for v in np.atleast_1d(PAPER[key]))
-
-
-def _percent(values):
-    return " / ".join(f"{100 * v:.1f}" for v in values)
-
-
-def table_rows(search, panels, stats, index, minutes):
-    """quantity | notebook/paper | this run (final test accuracy of a run, per trial)."""
-    sparsity = search["lottery"][0]["rounds"][index]["sparsity"]
-    final = {m: _percent(t["rounds"][index]["final_test_acc"] for t in search[m]) for m in METHODS}
-    rows = [(f"final test acc at {100 * sparsity:.1f} % sparsity, lottery (trials)", _paper("lottery_92"),
-             final["lottery"]),
-            ("  same, random ticket", _paper("random_92"), final["random"])]
-    for variant, label in (("new data", "panel c"), ("reinit", "panel c with new weights (trap 3)")):
-        runs = {t: _percent(run["final_test_acc"] for run in panels[variant][t]) for t in TICKETS}
-        rows += [(f"{label}: {ticket}{' on seed-43 data' if ticket == 'dense' else ' ticket'}",
-                  _paper(f"panel_c_{ticket}"), runs[ticket]) for ticket in TICKETS]
-    rows += claim_rows(search, panels, stats)
-    rows.append(("runtime of search and panels (minutes, every invocation of this run)",
-                 "~30 (Colab CPU), notebook ~60", f"{minutes:.1f}"))
-    return rows
-
-
-def claim_rows(search, panels, stats):
-    """The paper's qualitative claims, measured."""
-    acc = {m: mean_se([[r["final_test_acc"] for r in t["rounds"]] for t in search[m]])[0] for m in METHODS}
-    sparsity = np.array([r["sparsity"] for r in search["lottery"][0]["rounds"]])
-    dense = acc["lottery"][0]
-    high = (sparsity >= 0.9) & (sparsity < 1)
-    beyond = (sparsity > 0.95) & (sparsity < 1)
-    gap = {v: np.mean([l["final_test_acc"] - r["final_test_acc"] for l, r in
-                       zip(panels[v]["lottery"], panels[v]["random"])]) for v in VARIANTS}
-    return [("rounds at 90-99 % where lottery > random (final acc)", "all",
-             f"{int((acc['lottery'][high] > acc['random'][high]).sum())} of {int(high.sum())}"),
-            ("rounds beyond 95 % where lottery > dense", "lottery above dense",
-             f"{int((acc['lottery'][beyond] > dense).sum())} of {int(beyond.sum())}"),
-            *[(f"p({k} adjacent kept), lottery vs random", "lottery higher",
-               f"{np.mean(stats['lottery'][k]):.4f} vs {np.mean(stats['random'][k]):.4f}") for k in (2, 3, 4)],
-            ("lottery - random, flipped / shuffled (pts)", "kept / lost",
-             f"{100 * gap['flipped']:+.1f} / {100 * gap['shuffled']:+.1f}")]
+        out[f"{name} schedule: final acc at {100 * nearest['sparsity']:.1f} %"] = \
+            f"{100 * nearest['final_test_acc']:.1f}"
+    ranked_globally, layer_wise = searches["global"]["rounds"][index], searches["linear"]["rounds"][index]
+    out[f"global vs layer pruning, acc at {100 * layer_wise['sparsity']:.1f} %"] = experiment.each(
+        [ranked_globally["final_test_acc"], layer_wise["final_test_acc"]], scale=100).replace(" / ", " vs ")
+    out.update({f"92 % ticket: {name}": f"{100 * r['final_test_acc']:.1f}"
+                for name, r in ablations["retrains"].items()})
+    return {**out, **{f"p({k} adjacent): lottery / shuffled-data ticket / random":
+                      " / ".join(f"{adjacencies[n][k]:.4f}" for n in ("lottery", "found on shuffled", "random"))
+                      for k in (2, 3, 4)}}
 
 
 # %% Main
-def parse():
-    parser = experiment.chapter_parser("03_lottery_tickets", __doc__)
-    parser.add_argument("--ablations", action="store_true", help="also run the ablations")
-    parser.add_argument("--notebook-checkpoint", action="store_true",
-                        help="prune from the weights after step 1000, as the notebook did")
-    runmany.add_arguments(parser)
-    return experiment.parse_args(parser)
+def without_masks(result):
+    return {**result, "rounds": [{k: v for k, v in r.items() if k != "masks"} for r in result["rounds"]]}
 
 
 def main():
-    args = parse()
-    settings = experiment.chapter_settings(Settings, QUICK, args.quick)
-    run = experiment.Run("03_lottery_tickets", args, settings)
+    run = experiment.start(NAME, __doc__, Settings, QUICK, ablations="also run the ablations", sweeps=True,
+                           flags=lambda parser: parser.add_argument(
+                               "--notebook-checkpoint", action="store_true",
+                               help="prune from the weights after step checkpoint_step (1000), as the notebook did"))
+    index = ticket_round(run.settings)
     with run.stage("search and panels"):  # its time over every invocation, for the table
-        search = run_search(settings, args, run)
-        panels = run_panels(settings, args, run, search)
-    stats = adjacency_stats(search)
-    index = ticket_round(dataclasses.asdict(settings))
-    results = {"search": {m: [r["rounds"] for r in search[m]] for m in METHODS}, "ticket_round": index,
-               "panels": panels, "adjacency": stats, "notebook_checkpoint": args.notebook_checkpoint,
-               "paper": PAPER}
-    run.save_figure(plot_search(search), "panels_ab")
-    run.save_figure(plot_panels(panels), "panels_cf")
-    run.save_figure(plot_adjacency(search, stats), "panel_g")
-    rows = table_rows(search, panels, stats, index, run.stage_seconds("search and panels") / 60)
-    if args.ablations:
-        results["ablations"] = run_ablations(settings, args, run, search)
-        run.save_figure(plot_ablations(results["ablations"], settings), "ablations")
-        rows += ablation_rows(results["ablations"], index, settings.ticket_sparsity)
-    experiment.print_table(rows, headers=("quantity", "notebook / paper", "this run"),
-                           title="Lottery tickets: notebook vs this run")
-    run.save_results("results", results, rows)
+        found = run_search(run)
+        panels = run_panels(run, found, index)
+    stats = {m: [adjacency(ticket_of(r, index)) for r in found[m]] for m in METHODS}
+    for figure, name in ((plot_search(found), "panels_ab"), (plot_panels(panels), "panels_cf"),
+                         (plot_adjacency(found, stats, index), "panel_g")):
+        run.save_figure(figure, name)
+    results = {"search": {m: [without_masks(r)["rounds"] for r in found[m]] for m in METHODS},
+               "ticket_round": index, "panels": panels, "adjacency": stats,
+               "notebook_checkpoint": run.args.notebook_checkpoint, "paper": PAPER}
+    numbers = measured(found, panels, stats, index, run.stage_seconds("search and panels") / 60)
+    if run.args.ablations:
+        ablations = run_ablations(run, found, index)
+        run.save_figure(plot_ablations(ablations, run.settings), "ablations")
+        numbers.update(measured_ablations(ablations, index, run.settings.ticket_sparsity))
+        searches = {n: without_masks(r) for n, r in ablations["searches"].items()}
+        results["ablations"] = {**ablations, "searches": searches}
+    run.finish(results, PAPER, numbers, title="Lottery tickets: notebook vs this run",
+               headers=("quantity", "notebook / paper", "this run"))
 
 
 if __name__ == "__main__":

@@ -16,14 +16,12 @@ learning rate of 0.62 (its notebook prints 0.6243 and 0.6203 after outer
 step 48, its last printout).
 
 The starting network matters: over other initialisations the grid's best
-learning rate moves by several hundredths (0.58-0.64 for PyTorch seeds 0-5,
-see --ablations), and with networks drawn from NumPy's generator both
-trials ended near 0.68. The notebook built its network with
+learning rate moves (see --ablations). The notebook built its network with
 `torch.manual_seed(0)` and two `torch.nn.Linear` layers;
 `nn.TorchGenerator(0)` replays that random stream, so this chapter starts
-from the notebook's very network. With it, the losses and learning rates
-the notebook printed (every third outer step) are reproduced to the digits
-printed, except one on a rounding boundary (0.6278501 here, 0.6278 there).
+from the notebook's very network, and the losses and learning rates the
+notebook printed every third outer step come out to the digits it printed
+(a test checks outer step 3).
 
 A grid search of the meta-objective over learning rates 0.05-2.0 checks
 whether the hypergradient finds the grid's minimum. Ablations (not in the
@@ -31,21 +29,20 @@ paper; the proposal asks to "disturb" the result): the inner horizon (50,
 100, 200, 400 steps), the inner batch size (25, 50, 100), and the grid
 optimum for six initialisations of the inner network (PyTorch seeds 0-5).
 
-Run: python chapters/04_meta_learning_rate.py               (both trials and the grid, ~15 s)
-     python chapters/04_meta_learning_rate.py --ablations   (+ ablations, ~1 min)
-     python chapters/04_meta_learning_rate.py --quick       (10 outer steps, ~10 s)
-     --seed N starts from the network of torch.manual_seed(N) (default 0: the notebook's).
-In a notebook (VS Code, or Jupyter with jupytext) the `# %%` cells run one by
-one, with the --quick settings unless you change `args`.
+Run: python chapters/04_meta_learning_rate.py               (both trials and the grid)
+     python chapters/04_meta_learning_rate.py --ablations   (+ the ablations)
+     python chapters/04_meta_learning_rate.py --quick       (10 outer steps)
+--seed S: the networks of torch.manual_seed(6S), ..., torch.manual_seed(6S + 5):
+both trials start from the first (--seed 0: the notebook's), the ablations'
+grid search takes all six, and two seeds share none. Nothing is saved on the
+way: an interrupted run starts over.
 
-Try it
-------
+Try it:
 - `--seed 3`: another starting network. Do both trials still meet, and
   where? Compare with the grid's minimum for that seed.
-- Set `inner_steps=50` in Settings: a shorter horizon favours larger
-  learning rates (greedy progress), a longer one smaller. Which way does
-  the metalearned rate move?
-- Set `inner_batch=100`: does the learning rate scale with the batch size,
+- `--set steps=50`: a shorter horizon favours larger learning rates (greedy
+  progress), a longer one smaller. Which way does the metalearned rate move?
+- `--set batch_size=100`: does the learning rate scale with the batch size,
   as the rule of thumb "lr proportional to batch" says?
 """
 import dataclasses
@@ -54,176 +51,140 @@ import time
 import numpy as np
 
 from mnist1d_np import Tensor, data, experiment, grad, nn, ops, plotting, tensor, train
+from mnist1d_np.progress import progress
 
 
 # %% Settings (the paper's)
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    hidden: int = 50
-    inner_steps: int = 200
-    inner_batch: int = 50
+    hidden_size: int = 50              # the inner MLP: 40 -> hidden_size (tanh) -> 10
+    steps: int = 200                   # inner SGD updates; the meta-objective is their mean loss
+    batch_size: int = 50
     outer_lr: float = 0.3
     outer_steps: int = 50
-    initial_lrs: tuple = (1.5, 0.15)
+    initial_lrs: tuple = (1.5, 0.15)   # one trial from each
 
 
-QUICK = dict(outer_steps=10)                       # --quick: 10 outer steps
-PAPER_LR = 0.62
-NOTEBOOK_LR_AT_STEP_48 = {1.5: 0.6243, 0.15: 0.6203}  # its last printed values
-GRID = np.round(np.linspace(0.05, 2.0, 40), 4)
-# Ablations
-HORIZONS = (50, 100, 200, 400)
-BATCHES = (25, 50, 100)
-INIT_SEEDS = range(6)                              # other inner initialisations
+QUICK = dict(outer_steps=10)
+# The paper's text, and the notebook's last printout (outer step 48)
+PAPER = {"lr after outer step 48, each trial (notebook)": (0.6243, 0.6203), "final lr, each trial": 0.62,
+         "seconds per outer step": "0.278 (PyTorch CPU)"}
+PAPER_LR = PAPER["final lr, each trial"]
+GRID = np.round(np.linspace(0.05, 2.0, 40), 4)         # learning rates of the grid search
+# Ablations: metalearn from ABLATION_START with each of these settings; the grid optima of other networks
+ABLATION_START = 0.15
+ABLATIONS = {"steps": (50, 100, 200, 400), "batch_size": (25, 50, 100)}
+NETWORKS = 6                                            # --seed S: torch seeds 6S, ..., 6S + 5
 FINE_GRID = np.round(np.arange(0.40, 0.95, 0.02), 4)
-PAPER = Settings()
 
 
 # %% The inner run and its hypergradient
-def initial_parameters(seed=0, hidden=PAPER.hidden):
-    """The inner model's starting point: Linear 40-50, tanh, Linear 50-10,
-    as `torch.manual_seed(seed)` and PyTorch's default initialisation make it
-    (seed 0: the notebook's network)."""
+def initial_parameters(seed=0, hidden_size=Settings.hidden_size):
+    """The inner model's starting point (its parameter Tensors): Linear 40-hidden_size, tanh,
+    Linear hidden_size-10, as `torch.manual_seed(seed)` and PyTorch's default initialisation
+    make it (seed 0: the notebook's network)."""
     rng = nn.TorchGenerator(seed)
-    model = nn.Sequential(nn.Linear(40, hidden, rng), ops.tanh, nn.Linear(hidden, 10, rng))
-    return [p.data for p in model.parameters().values()]
+    model = nn.Sequential(nn.Linear(40, hidden_size, rng), ops.tanh, nn.Linear(hidden_size, 10, rng))
+    return list(model.parameters().values())
 
 
-def forward(params, x):
-    """The tanh MLP as a function of its parameters. x: (B, 40) -> (B, 10)."""
-    w1, b1, w2, b2 = params
-    return ops.linear(ops.tanh(ops.linear(x, w1, b1)), w2, b2)  # ops.linear(x, w, b) = x @ w + b, one op
+def inner_losses(lr, params, dataset, settings):
+    """The training loss of the tanh MLP at each of settings.steps SGD steps
+    (batches of settings.batch_size, learning rate `lr`), from the parameters `params`.
 
-
-def inner_losses(lr, init, dataset, steps=PAPER.inner_steps, batch=PAPER.inner_batch):
-    """The training loss of each of `steps` SGD steps with learning rate `lr`.
-
-    With lr a Tensor that requires grad, every update is recorded
-    (create_graph=True), so the losses can be differentiated with respect to
-    lr through the whole run.
+    With lr a Tensor (that requires grad), every update is recorded
+    (create_graph=True) and the losses are Tensors, so they can be
+    differentiated with respect to lr through the whole run; with lr a
+    number, they are floats.
     """
-    x, y = dataset["x"], dataset["y"]
-    params = [Tensor(p, requires_grad=True) for p in init]
-    differentiable = isinstance(lr, Tensor) and lr.requires_grad
-    losses = []
-    for step in range(steps):
-        xb, yb = train.fixed_order_batch(x, y, step, batch)
-        loss = ops.cross_entropy(forward(params, xb), yb)
+    batches = train.FixedOrder(dataset["x"], dataset["y"], settings.batch_size)
+    differentiable, losses = isinstance(lr, Tensor), []
+    for step in range(settings.steps):
+        xb, yb = batches(step)
+        w1, b1, w2, b2 = params  # the tanh MLP; ops.linear(x, w, b) = x @ w + b, one op
+        loss = ops.cross_entropy(ops.linear(ops.tanh(ops.linear(xb, w1, b1)), w2, b2), yb)
         grads = grad(loss, params, create_graph=differentiable)
         params = [p - lr * g for p, g in zip(params, grads)]
-        losses.append(loss if differentiable else loss.detach())  # detached: frees the step's graph
+        losses.append(loss if differentiable else loss.item())  # a float: frees the step's graph
     return losses
 
 
 @tensor.cycle_collector_paused()  # a big graph and no cycles: the collector would only cost time
-def hypergradient(lr_value, init, dataset, **inner):
+def hypergradient(lr_value, init, dataset, settings):
     """At lr_value: (meta-objective, final inner loss, d meta-objective / d lr)."""
     lr = Tensor(np.float64(lr_value), requires_grad=True)
-    losses = inner_losses(lr, init, dataset, **inner)
+    losses = inner_losses(lr, init, dataset, settings)
     objective = ops.stack(losses).mean()
     return objective.item(), losses[-1].item(), grad(objective, lr).item()
 
 
 # %% The outer loop, and the grid search that checks it
-
-def metalearn(initial_lr, init, dataset, outer_steps, bar=None, outer_lr=PAPER.outer_lr, **inner):
-    """Outer SGD on the learning rate. Returns the trial's history."""
-    lr, history, objectives, finals = initial_lr, [initial_lr], [], []
-    for _ in range(outer_steps):
-        objective, final_loss, hyper = hypergradient(lr, init, dataset, **inner)
-        lr = lr - outer_lr * hyper
-        history.append(lr)
-        objectives.append(objective)
-        finals.append(final_loss)
-        if bar is not None:
-            bar.update(1, lr=lr, objective=objective)
-    return {"init_lr": initial_lr, "final_lr": lr, "lr_history": history,
-            "outer_losses": objectives, "final_inner_losses": finals}
+def metalearn(initial_lr, init, dataset, settings):
+    """Outer SGD on the learning rate, from initial_lr. Returns the trial's history (and its wall time)."""
+    start = time.perf_counter()
+    lrs, outer = [initial_lr], []  # outer: (meta-objective, final inner loss, hypergradient) of each step
+    for _ in progress(range(settings.outer_steps), f"outer steps from lr {initial_lr}"):
+        outer.append(hypergradient(lrs[-1], init, dataset, settings))
+        lrs.append(lrs[-1] - settings.outer_lr * outer[-1][2])
+    return {"init_lr": initial_lr, "final_lr": lrs[-1], "lr_history": lrs, "seconds": time.perf_counter() - start,
+            "outer_losses": [o[0] for o in outer], "final_inner_losses": [o[1] for o in outer]}
 
 
-def grid_search(init, dataset, lrs=GRID, **inner):
-    """The meta-objective at each learning rate of the grid (plain training, no hypergradient)."""
-    return [float(np.mean([l.item() for l in inner_losses(float(lr), init, dataset, **inner)]))
-            for lr in lrs]
+def grid_search(init, dataset, settings, lrs=GRID):
+    """The meta-objective at each learning rate of lrs (plain training, no hypergradient), and the best of lrs."""
+    objective = [float(np.mean(inner_losses(float(lr), init, dataset, settings))) for lr in lrs]
+    return {"lrs": lrs, "objective": objective, "best_lr": float(lrs[np.argmin(objective)])}
 
 
-def best_lr_per_init_seed(dataset, seeds=INIT_SEEDS, lrs=FINE_GRID):
-    """The grid-search optimum for other initialisations of the inner network."""
-    best = {}
-    for seed in seeds:
-        objective = grid_search(initial_parameters(seed), dataset, lrs)
-        best[seed] = float(lrs[int(np.argmin(objective))])
-    return best
-
-
-def run_ablations(init, dataset, outer_steps, bar):
-    """Metalearn from 0.15 with other horizons and batch sizes."""
-    out = {"horizon": {}, "batch": {}, "grid_optimum_per_init_seed": best_lr_per_init_seed(dataset)}
-    for steps in HORIZONS:
-        out["horizon"][steps] = metalearn(0.15, init, dataset, outer_steps, bar, steps=steps)["final_lr"]
-    for batch in BATCHES:
-        out["batch"][batch] = metalearn(0.15, init, dataset, outer_steps, bar, batch=batch)["final_lr"]
-    return out
+def run_ablations(init, dataset, settings, seeds):
+    """A trial from ABLATION_START with each setting of ABLATIONS; the grid optimum
+    of the network of each torch seed of `seeds`."""
+    runs = {f"{name}={value}": metalearn(ABLATION_START, init, dataset, dataclasses.replace(settings, **{name: value}))
+            for name, values in ABLATIONS.items() for value in values}
+    optima = [grid_search(initial_parameters(seed, settings.hidden_size), dataset, settings, FINE_GRID)["best_lr"]
+              for seed in seeds]
+    return {"trials": runs, "grid_optimum_per_init_seed": optima}
 
 
 def run_experiment(settings, seed, ablations):
     """Both trials, the grid search and (optionally) the ablations, on the frozen dataset."""
-    dataset, init = data.make_dataset(), initial_parameters(seed, settings.hidden)
-    inner = dict(steps=settings.inner_steps, batch=settings.inner_batch, outer_lr=settings.outer_lr)
-    n_trials = len(settings.initial_lrs)
-    bar = experiment.Progress(settings.outer_steps * n_trials, "outer steps")
-    start = time.perf_counter()
-    trials = [metalearn(lr0, init, dataset, settings.outer_steps, bar, **inner)
-              for lr0 in settings.initial_lrs]
-    results = {"trials": trials, "seconds_per_outer_step": (time.perf_counter() - start) / (settings.outer_steps * n_trials)}
-    grid_losses = grid_search(init, dataset, steps=settings.inner_steps, batch=settings.inner_batch)
-    results["grid"] = {"lrs": GRID, "objective": grid_losses,
-                       "best_lr": float(GRID[int(np.argmin(grid_losses))])}
-    if ablations:
-        ablation_bar = experiment.Progress(settings.outer_steps * (len(HORIZONS) + len(BATCHES)), "ablations")
-        results["ablations"] = run_ablations(init, dataset, settings.outer_steps, ablation_bar)
-    return results
+    seeds = experiment.seeds(seed, NETWORKS)
+    dataset, init = data.make_dataset(), initial_parameters(seeds[0], settings.hidden_size)
+    trials = [metalearn(lr, init, dataset, settings) for lr in settings.initial_lrs]
+    results = {"trials": trials, "grid": grid_search(init, dataset, settings)}
+    return {**results, "ablations": run_ablations(init, dataset, settings, seeds)} if ablations else results
 
 
-# %% The table and the figures
-
-def paper_vs_run(results):
-    """Rows of the *quantity | paper | this run* table."""
-    rows = []
-    for t in results["trials"]:
-        if len(t["lr_history"]) > 49:
-            rows.append((f"lr after outer step 48, start {t['init_lr']}",
-                         f"{NOTEBOOK_LR_AT_STEP_48[t['init_lr']]} (notebook)", f"{t['lr_history'][49]:.4f}"))
-        rows.append((f"final lr, start {t['init_lr']}", f"{PAPER_LR}", f"{t['final_lr']:.4f}"))
-    rows.append(("grid-search minimum (step 0.05)", "—", f"{results['grid']['best_lr']:.3f}"))
-    rows.append(("seconds per outer step", "0.278 (PyTorch CPU)", f"{results['seconds_per_outer_step']:.3f}"))
-    if "ablations" in results:
-        ablations = results["ablations"]
-        rows += [(f"final lr, horizon {k} steps", "—", f"{v:.4f}") for k, v in ablations["horizon"].items()]
-        rows += [(f"final lr, batch {k}", "—", f"{v:.4f}") for k, v in ablations["batch"].items()]
-        optima = ablations["grid_optimum_per_init_seed"]
-        rows.append(("grid optimum over init seeds 0-5 (step 0.02)", "—",
-                     f"{min(optima.values()):.2f}–{max(optima.values()):.2f}"))
-    return rows
+def measured(results):
+    """The table's values; None (not measured in this run: fewer outer steps, no --ablations) leaves a row out."""
+    trials, ablations = results["trials"], results.get("ablations", {})
+    at_48 = [t["lr_history"][49] for t in trials if len(t["lr_history"]) > 49]  # the lr after outer step 48
+    return {"lr after outer step 48, each trial (notebook)": experiment.each(at_48, digits=4) or None,
+            "final lr, each trial": experiment.each([t["final_lr"] for t in trials], digits=4),
+            "grid-search minimum (step 0.05)": f"{results['grid']['best_lr']:.3f}",
+            "seconds per outer step": f"{np.mean([t['seconds'] / len(t['outer_losses']) for t in trials]):.3f}",
+            **{f"final lr, {key}": f"{trial['final_lr']:.4f}" for key, trial in ablations.get("trials", {}).items()},
+            f"grid optimum of {NETWORKS} networks (step 0.02)":
+                experiment.each(ablations.get("grid_optimum_per_init_seed", []), digits=2) or None}
 
 
+# %% Figures
 def plot_trials(trials):
     """Three panels against the outer step: objective, final inner loss, learning rate."""
     fig, axes = plotting.figure(1, 3, width=3.4, height=2.8)
-    for i, trial in enumerate(trials):
-        label = f"start {trial['init_lr']}"
-        axes[0].plot(trial["outer_losses"], color=f"C{i}", label=label)
-        axes[1].plot(trial["final_inner_losses"], color=f"C{i}", label=label)
-        axes[2].plot(trial["lr_history"], color=f"C{i}", label=label)
-    axes[2].axhline(PAPER_LR, color="k", ls=":", lw=0.8, label=f"paper: {PAPER_LR}")
-    titles = ("meta-objective (mean inner loss)", "final inner loss", "learning rate")
-    for ax, title in zip(axes, titles):
+    panels = {"outer_losses": "meta-objective (mean inner loss)", "final_inner_losses": "final inner loss",
+              "lr_history": "learning rate"}
+    for ax, (key, title) in zip(axes, panels.items()):
+        for i, trial in enumerate(trials):
+            ax.plot(trial[key], color=f"C{i}", label=f"start {trial['init_lr']}")
         ax.set(title=title, xlabel="outer step")
+    axes[2].axhline(PAPER_LR, color="k", ls=":", lw=0.8, label=f"paper: {PAPER_LR}")
     axes[2].legend()
     return fig
 
 
 def plot_grid(grid, trials):
+    """The grid's meta-objective against the learning rate, and where the trials ended."""
     fig, ax = plotting.figure(1, 1, width=4.5, height=3.0)
     ax.plot(grid["lrs"], grid["objective"], "k.-", label="grid search")
     for i, trial in enumerate(trials):
@@ -235,19 +196,14 @@ def plot_grid(grid, trials):
 
 
 # %% Main
-
 def main():
-    parser = experiment.chapter_parser("04_meta_learning_rate", __doc__)
-    parser.add_argument("--ablations", action="store_true", help="also run the ablations")
-    args = experiment.parse_args(parser)
-    settings = experiment.chapter_settings(Settings, QUICK, args.quick)
-    run = experiment.Run("04_meta_learning_rate", args, settings)
-    results = run_experiment(settings, args.seed, args.ablations)
-    table = paper_vs_run(results)
-    experiment.print_table(table, title="Metalearned learning rate: paper vs this run")
+    run = experiment.start("04_meta_learning_rate", __doc__, Settings, QUICK,
+                           ablations="also metalearn with other horizons and batch sizes; grid-search 6 other networks")
+    results = run_experiment(run.settings, run.args.seed, run.args.ablations)
     run.save_figure(plot_trials(results["trials"]), "trials")
     run.save_figure(plot_grid(results["grid"], results["trials"]), "grid_search")
-    run.save_results("results", results, table)
+    run.finish(results, PAPER, measured(results), title=f"Metalearned learning rate, {run.settings.outer_steps} "
+               f"outer steps from {experiment.cell(run.settings.initial_lrs)}: paper vs this run")
 
 
 if __name__ == "__main__":

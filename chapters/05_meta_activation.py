@@ -25,8 +25,8 @@ than 5 points (the notebook reached 68.4 % at the end; a piecewise-linear
 fit of the learned function, 66.4 %).
 
 The paper's text describes g as 1 -> 100 -> 100 -> 1, while its code is
-1 -> 100 -> 1. We follow the code by default; `--meta-hidden 100 100` gives
-the text's version (plain Tensor ops: much slower and memory-hungry).
+1 -> 100 -> 1. We follow the code by default; `--set meta_hidden=100,100`
+gives the text's version (plain Tensor ops: much slower and memory-hungry).
 
 How it is fast: g is applied to 100 x 128 numbers per inner step, each
 through 100 hidden units. Fused numba kernels (learned_activation.scalar_mlp) evaluate g,
@@ -35,273 +35,249 @@ g' and the products the meta-gradient needs in one pass each, keeping the
 float32. The meta-gradient is still ordinary reverse-mode autodiff through
 the unrolled run.
 
-Run: python chapters/05_meta_activation.py          (301 outer steps, 7-12 min on 2 cores)
-     python chapters/05_meta_activation.py --quick  (20 outer x 50 inner steps, < 1 min)
-     python chapters/05_meta_activation.py --ablations   (+ noise off, widths 50 and 200: 16-40 min more)
-The outer loop saves a checkpoint every few steps; rerun the same command
-to continue an interrupted run (the result is identical). In a notebook
-(VS Code, or Jupyter with jupytext) the `# %%` cells run one by one, with
-the --quick settings unless you change `args`.
+Run: python chapters/05_meta_activation.py              (301 outer steps)
+     python chapters/05_meta_activation.py --quick      (20 outer x 50 inner steps)
+     python chapters/05_meta_activation.py --ablations  (+ noise off, g widths 50 and 200)
+The outer loop saves a checkpoint after every step; rerun the same command
+to continue an interrupted run (the result is identical). A finished
+metalearning is kept: changing only seeds (the comparison's) reuses it.
+--seed S: g starts from default_rng(S), the inner run of outer step t from
+an initialisation and noise seeded by (S, t, 0) and (S, t, 1), and the final
+comparison's run i by (S, i, 2) and (S, i, 3): initialisations that no
+metalearning saw, and two seeds share none.
 
-Try it
-------
-- `--no-noise`: the notebook's noise is a regulariser. Without it, does the
-  learned function still beat ReLU, and does it look the same?
-- Set `act_scale=0` in Settings: then act(z) = ELU(z) and nothing is
-  learned. How far below the learned activation does plain ELU land?
-- `--meta-hidden 100 100`: the paper's text's deeper g (slow, plain Tensor
-  ops). Does a more flexible g find a better function?
+Try it:
+- `--set noise=0`: the notebook's noise is a regulariser. Without it, does
+  the learned function still beat ReLU, and does it look the same?
+- `--set act_scale=0`: then act(z) = ELU(z) and nothing is learned. How far
+  below the learned activation does plain ELU land?
+- `--set meta_hidden=100,100`: the paper's text's deeper g (slow, plain
+  Tensor ops). Does a more flexible g find a better function?
 """
 import dataclasses
 import time
 
 import numpy as np
 
-import mnist1d_np
-from mnist1d_np import Tensor, data, experiment, fileio, grad, nn, ops, optim, plotting, tensor, train
+from mnist1d_np import Tensor, data, experiment, grad, nn, ops, optim, plotting, resumable, tensor, train
 from mnist1d_np.learned_activation import scalar_mlp
-
-DTYPE = np.float32
+from mnist1d_np.progress import progress
 
 
 # %% Settings (the notebook's)
 @dataclasses.dataclass(frozen=True)
-class Settings:
-    num_samples: int = 10000
-    hidden: int = 128
-    meta_hidden: tuple = (100,)
+class Metalearning:
+    """What one metalearning run reads: its identity."""
+    num_samples: int = 10000      # MNIST-1D regenerated with this many examples (80 % train)
+    hidden_size: int = 128        # the inner MLP: 40 -> hidden_size -> 10
+    meta_hidden: tuple = (100,)   # g: 1 -> meta_hidden -> 1, tanh
     act_scale: float = 0.2        # act(z) = ELU(z) + act_scale * g(z)
     noise: float = 0.1            # U(-noise, noise); 0 switches both noises off
     noise_in_g: bool = True
-    inner_lr: float = 1e-2
-    inner_mu: float = 0.4
-    inner_steps: int = 301
-    batch: int = 100
-    meta_loss_last: int = 200
+    lr: float = 1e-2              # the inner RMSProp
+    mu: float = 0.4
+    steps: int = 301
+    batch_size: int = 100
+    meta_loss_last: int = 200     # the meta-loss: the mean of the last this many inner losses
     test_examples: int = 500
     outer_steps: int = 301
     outer_lr: float = 0.3
-    clip: float = 0.1
-    baseline_inits: int = 5
-    checkpoint_every: int = 5
+    clip: float = 0.1             # meta-gradients clipped to +-clip
+    dtype: str = "float32"        # the fused kernels' (and everything else's)
+
+    def __post_init__(self):
+        if not self.meta_hidden or min(self.meta_hidden) < 1:
+            raise ValueError(f"meta_hidden: g's layer sizes must be >= 1, got {self.meta_hidden}")
 
 
-QUICK = dict(inner_steps=50, meta_loss_last=33, outer_steps=20, baseline_inits=3)  # --quick
-BASELINES = ["relu", "swish", "elu", "softplus", "tanh", "sigmoid"]
-PAPER = {"learned": "68.4 (one run)", "piecewise-linear fit": "66.4 (one run)"}
+@dataclasses.dataclass(frozen=True)
+class Settings(Metalearning):
+    seeds: int = 5                # the final comparison: inner runs from this many fresh initialisations
+
+
+QUICK = dict(steps=50, meta_loss_last=33, outer_steps=20, seeds=3)
+ABLATIONS = {"no_noise": dict(noise=0.0), "width50": dict(meta_hidden=(50,)), "width200": dict(meta_hidden=(200,))}
+# One run of the notebook, and the paper's text
+PAPER = {"learned, at the last outer step (%)": 68.4, "piecewise-linear fit test acc. (%)": 66.4,
+         "learned minus best of ReLU/ELU/Swish (points)": "> 5", "seconds per outer step": "19.3 (PyTorch CPU)"}
 
 
 # %% The meta-net g
+def init_layers(sizes, rng, dtype):
+    """The parameters (Tensors) of PyTorch-default Linear layers sizes[0] -> sizes[1] -> ...,
+    each layer's weight (in, out) then its bias."""
+    layers = [nn.Linear(n_in, n_out, rng, dtype=np.dtype(dtype)) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+    return [p for layer in layers for p in layer.parameters().values()]
+
 
 def init_meta_params(settings, rng):
-    """g's parameters as one flat vector, PyTorch-default initialisation.
-
-    For 1 -> H -> 1 the layout is [w (H), c (H), a (H), b], as learned_activation.scalar_mlp wants.
-    """
-    sizes = (1,) + tuple(settings.meta_hidden) + (1,)
-    layers = [nn.Linear(i, o, rng, dtype=DTYPE) for i, o in zip(sizes[:-1], sizes[1:])]
-    if len(layers) == 2:
-        (first, last) = layers
-        return np.concatenate([first.weight.data[0], first.bias.data, last.weight.data[:, 0], last.bias.data])
-    return np.concatenate([p.data.ravel() for layer in layers for p in layer.parameters().values()])
+    """g's parameters as one flat vector. For 1 -> H -> 1 that is [w (H), c (H), a (H), b], the
+    layout learned_activation.scalar_mlp wants."""
+    return np.concatenate([p.data.ravel() for p in init_layers((1, *settings.meta_hidden, 1), rng, settings.dtype)])
 
 
 def meta_net(z, theta, settings, noise_g):
-    """g(z) elementwise. The default 1 -> H -> 1 net runs in fused kernels."""
+    """g(z) elementwise, noise_g added to its first hidden layer. The default 1 -> H -> 1 net runs
+    in fused kernels; deeper ones (the paper's text: 1 -> 100 -> 100 -> 1) in plain Tensor ops."""
     if len(settings.meta_hidden) == 1:
         return scalar_mlp(z, theta, noise_g)
-    return _deep_meta_net(z, theta, settings, noise_g)
-
-
-def _deep_meta_net(z, theta, settings, noise_g):
-    """g for deeper nets (the paper's text: 1 -> 100 -> 100 -> 1), from plain Tensor ops."""
-    sizes = (1,) + tuple(settings.meta_hidden) + (1,)
-    h, start = z.reshape(-1, 1), 0
+    sizes, h, start = (1, *settings.meta_hidden, 1), z.reshape(-1, 1), 0
     for layer, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        weight = theta[start:start + n_in * n_out].reshape(n_in, n_out)
-        bias = theta[start + n_in * n_out:start + n_in * n_out + n_out]
-        start += n_in * n_out + n_out
-        h = h @ weight + bias
-        if layer < len(sizes) - 2:
-            h = ops.tanh(h)
-            if noise_g is not None and layer == 0:
-                h = h + noise_g
+        if layer > 0:  # a hidden layer's tanh
+            h = ops.tanh(h) if layer > 1 or noise_g is None else ops.tanh(h) + noise_g
+        bias = start + n_in * n_out  # theta[start:bias] is the layer's weight, then come its n_out biases
+        h = h @ theta[start:bias].reshape(n_in, n_out) + theta[bias:bias + n_out]
+        start = bias + n_out
     return h.reshape(z.shape)
 
 
+def learned_activation(theta, settings):
+    """act(z, noise_g) = ELU(z) + act_scale * g(z)."""
+    return lambda z, noise_g: ops.elu(z) + settings.act_scale * meta_net(z, theta, settings, noise_g)
+
+
 # %% The inner run
-
-def in_dtype(dataset):
-    """The dataset's signals in DTYPE (float32: the kernels run in one dtype)."""
-    return {k: v.astype(DTYPE) if k.startswith("x") else v for k, v in dataset.items() if k != "templates"}
-
-
-def init_inner_params(settings, rng):
-    """A fresh MLP 40 -> hidden -> 10, PyTorch-default initialisation."""
-    layers = (nn.Linear(40, settings.hidden, rng, dtype=DTYPE), nn.Linear(settings.hidden, 10, rng, dtype=DTYPE))
-    return [p.data for layer in layers for p in layer.parameters().values()]
+def make_data(settings):
+    """MNIST-1D with settings.num_samples examples, signals in settings.dtype (the kernels run in one dtype)."""
+    dataset = data.make_dataset(data.get_dataset_args(num_samples=settings.num_samples))
+    return {k: v.astype(settings.dtype) if k.startswith("x") else v for k, v in dataset.items() if k != "templates"}
 
 
 def forward(params, x, activation, noise_rng, settings):
-    """Logits of the inner MLP; `activation(z, noise_g)` is applied to the hidden layer."""
+    """Logits of the inner MLP; `activation(z, noise_g)` is applied to its hidden layer. The noise: one
+    draw per forward pass, broadcast over the batch, for g's hidden layer and for the MLP's."""
     w1, b1, w2, b2 = params
-    noise_g, noise_h = draw_noise(noise_rng, settings)
-    h = activation(x @ w1 + b1, noise_g)
-    if noise_h is not None:
-        h = h + noise_h
-    return h @ w2 + b2
-
-
-def draw_noise(noise_rng, settings):
-    """One draw per forward pass, broadcast over the batch: (g's hidden, the MLP's hidden)."""
     if settings.noise == 0:
-        return None, None
-    width = settings.meta_hidden[0]
-    noise_g = noise_rng.uniform(-settings.noise, settings.noise, width).astype(DTYPE)
-    noise_h = noise_rng.uniform(-settings.noise, settings.noise, settings.hidden).astype(DTYPE)
-    return (noise_g if settings.noise_in_g else None), noise_h
+        return activation(x @ w1 + b1, None) @ w2 + b2
+    noise_g = noise_rng.uniform(-settings.noise, settings.noise, settings.meta_hidden[0]).astype(settings.dtype)
+    noise_h = noise_rng.uniform(-settings.noise, settings.noise, settings.hidden_size).astype(settings.dtype)
+    return (activation(x @ w1 + b1, noise_g if settings.noise_in_g else None) + noise_h) @ w2 + b2
 
 
-def learned_activation(theta, settings):
-    def act(z, noise_g):
-        return ops.elu(z) + settings.act_scale * meta_net(z, theta, settings, noise_g)
-    return act
-
-
-def inner_run(activation, init, dataset, noise_seed, settings, differentiable):
-    """Train the inner MLP with RMSProp; return (losses, final params, noise generator).
+def inner_run(activation, dataset, settings, seed, index, differentiable=False, stream=0):
+    """Train a fresh inner MLP, its initialisation and noise seeded by (seed, index, 2 stream) and
+    (seed, index, 2 stream + 1), with RMSProp; return (its losses, its accuracy on the first
+    test_examples test examples). Stream 0: metalearning's outer step `index`; 1: the comparison's.
 
     With differentiable=True, every step is recorded (create_graph=True), so
     the losses can be differentiated with respect to whatever `activation`
     depends on.
     """
-    x, y = dataset["x"], dataset["y"]
-    noise_rng = np.random.default_rng(noise_seed)
-    params = [Tensor(p, requires_grad=True) for p in init]
-    rule = optim.rmsprop(settings.inner_lr, settings.inner_mu)
+    params = init_layers((40, settings.hidden_size, 10), np.random.default_rng([seed, index, 2 * stream]),
+                         settings.dtype)
+    noise_rng = np.random.default_rng([seed, index, 2 * stream + 1])  # the run's noise, in training and the test
+    batches = train.FixedOrder(dataset["x"], dataset["y"], settings.batch_size)
+    rule = optim.rmsprop(settings.lr, settings.mu)
     state, losses = rule.init(params), []
-    for step in range(settings.inner_steps):
-        xb, yb = train.fixed_order_batch(x, y, step, settings.batch)
+    for step in range(settings.steps):
+        xb, yb = batches(step)
         loss = ops.cross_entropy(forward(params, xb, activation, noise_rng, settings), yb)
         grads = grad(loss, params, create_graph=differentiable)
         params, state = rule.update(params, grads, state)
         losses.append(loss if differentiable else loss.detach())  # detached: frees the step's graph
-    return losses, params, noise_rng
-
-
-def evaluate_accuracy(params, activation, dataset, noise_rng, settings):
-    """Accuracy on the first `test_examples` test examples (the notebook's shared forward)."""
     n = settings.test_examples
     logits = forward([p.data for p in params], dataset["x_test"][:n], activation, noise_rng, settings)
-    return float((logits.data.argmax(axis=1) == dataset["y_test"][:n]).mean())
-
-
-def inner_seeds(seed, outer_step):
-    """(initialisation rng, noise seed) of one inner run: fresh, and reproducible."""
-    return np.random.default_rng([seed, outer_step, 0]), [seed, outer_step, 1]
+    return losses, float((logits.data.argmax(axis=1) == dataset["y_test"][:n]).mean())
 
 
 # %% The outer loop
-
 @tensor.cycle_collector_paused()  # a big graph and no cycles: the collector would only cost time
 def meta_step(theta, settings, dataset, seed, outer_step):
-    """One outer step: an unrolled inner run, its meta-loss and meta-gradient."""
-    init_rng, noise_seed = inner_seeds(seed, outer_step)
+    """One outer step: an unrolled inner run; its meta-loss, meta-gradient and test accuracy."""
     theta_t = Tensor(theta, requires_grad=True)
-    activation = learned_activation(theta_t, settings)
-    init = init_inner_params(settings, init_rng)
-    losses, params, noise_rng = inner_run(activation, init, dataset, noise_seed, settings, True)
+    losses, accuracy = inner_run(learned_activation(theta_t, settings), dataset, settings, seed, outer_step, True)
     meta_loss = ops.stack(losses[-settings.meta_loss_last:]).mean()
-    meta_grad = grad(meta_loss, theta_t).data
-    accuracy = evaluate_accuracy(params, activation, dataset, noise_rng, settings)
-    return meta_loss.item(), meta_grad, accuracy
+    return meta_loss.item(), grad(meta_loss, theta_t).data, accuracy
 
 
-def metalearn(settings, dataset, seed, folder, name="metalearn", on_checkpoint=None):
-    """Outer SGD on g's parameters, resuming from this run's checkpoint in `folder`.
-
-    The checkpoint's file name and contents carry the run's identity (its
-    settings, seed and package version: the data follow from the settings), so a
-    run with another seed or other settings never resumes it, nor overwrites it.
-    on_checkpoint(history): called after each checkpoint (e.g. to save partial results).
-    Returns (theta, history, seconds per outer step run in this call, or None
-    if the checkpoint was already complete).
-    """
-    theta = init_meta_params(settings, np.random.default_rng(seed))
-    history = {"meta_loss": [], "test_acc": [], "snapshots": {}}
-    identity = {"chapter": "05_meta_activation", "settings": dataclasses.asdict(settings), "seed": seed,
-                "mnist1d_np_version": mnist1d_np.__version__}
-    checkpoint_path = fileio.checkpoint_path(folder, name, identity)
-    start = 0
-    loaded = fileio.load_checkpoint(checkpoint_path, identity)
-    if loaded is not None:
-        theta, history, start = loaded[0]["theta"], loaded[1]["history"], loaded[1]["next_step"]
-        print(f"resuming from outer step {start} ({checkpoint_path})")
-    bar = experiment.Progress(settings.outer_steps, name)
-    bar.update(start)
-    clock = time.perf_counter()
-    for step in range(start, settings.outer_steps):
+def metalearn(settings, dataset, seed, checkpoint=None, label="metalearn"):
+    """Outer SGD on g's parameters from their initialisation by `seed`, with clipped meta-gradients,
+    saved to `checkpoint` (a path, see resumable.py) after every outer step.
+    Returns (theta, history); history keeps theta at every tenth of the run (its snapshots)."""
+    fields = {f.name: getattr(settings, f.name) for f in dataclasses.fields(Metalearning)}
+    identity = {"metalearning": fields, "seed": seed, "data": train.digest(*dataset.values())}
+    state = {"theta": init_meta_params(settings, np.random.default_rng(seed)),
+             "history": {"meta_loss": [], "test_acc": [], "snapshots": {}, "seconds": 0.0}}
+    loop = resumable.Resumable(checkpoint, identity, state, settings.outer_steps, label)
+    theta, history = state["theta"], state["history"]  # as the checkpoint left them
+    for step in loop:
         if step % max(1, settings.outer_steps // 10) == 0:
             history["snapshots"][str(step)] = theta.tolist()
+        start = time.perf_counter()
         meta_loss, meta_grad, accuracy = meta_step(theta, settings, dataset, seed, step)
-        theta = theta - settings.outer_lr * np.clip(meta_grad, -settings.clip, settings.clip)
+        theta -= settings.outer_lr * np.clip(meta_grad, -settings.clip, settings.clip)
         history["meta_loss"].append(meta_loss)
         history["test_acc"].append(accuracy)
-        bar.update(1, meta_loss=meta_loss, test_acc=accuracy)
-        if (step + 1) % settings.checkpoint_every == 0 or step + 1 == settings.outer_steps:
-            fileio.save_checkpoint(checkpoint_path, {"theta": theta}, {"next_step": step + 1, "history": history},
-                                   identity)
-            if on_checkpoint is not None:
-                on_checkpoint(history)
+        history["seconds"] += time.perf_counter() - start
+        loop.show(meta_loss=meta_loss, test_acc=accuracy)
+        loop.checkpoint()
     history["snapshots"][str(settings.outer_steps)] = theta.tolist()
-    steps_run = settings.outer_steps - start
-    seconds_per_step = (time.perf_counter() - clock) / steps_run if steps_run else None
-    return theta, history, seconds_per_step
+    return theta, history
 
 
 # %% Baselines and the piecewise-linear fit
-
 def fixed_activation(name):
-    fn = getattr(ops, name)
-    return lambda z, noise_g: fn(z)
+    """ops.<name> as an activation(z, noise_g): g's noise has nowhere to go."""
+    return lambda z, noise_g: getattr(ops, name)(z)
 
 
-def piecewise_linear_fit(theta, settings, knots=np.linspace(-5, 5, 41)):
-    """Knots and values of the learned act(z) (without noise), as a linear interpolant."""
-    values = learned_activation(Tensor(theta), settings)(Tensor(knots.astype(DTYPE)), None).data
-    return knots, values
+BASELINES = {name: fixed_activation(name) for name in ("relu", "swish", "elu", "softplus", "tanh", "sigmoid")}
 
 
 def piecewise_linear(knots, values):
-    """act(z) interpolating (knots, values), extended linearly: a sum of shifted ReLUs."""
+    """act(z) interpolating (knots, values), extended linearly: a sum of shifted ReLUs,
+    in the dtype of values."""
     slopes = np.diff(values) / np.diff(knots)
-    kinks = np.diff(slopes)
 
     def act(z, noise_g):
         out = values[0] + slopes[0] * (z - knots[0])
-        for knot, kink in zip(knots[1:-1], kinks):
-            out = out + kink * ops.relu(z - DTYPE(knot))
-        return out.astype(DTYPE) if out.dtype != DTYPE else out
+        for knot, kink in zip(knots[1:-1], np.diff(slopes)):
+            out = out + kink * ops.relu(z - values.dtype.type(knot))
+        return out.astype(values.dtype)
     return act
 
 
-def compare_activations(activations, settings, dataset, seed, n_inits):
-    """Final test accuracy of each activation over n_inits identical inner runs."""
-    table = {name: [] for name in activations}
-    bar = experiment.Progress(n_inits * len(activations), "baselines")
-    for i in range(n_inits):
-        init_rng, noise_seed = inner_seeds(seed + 1000, i)  # inits never seen in metalearning
-        init = init_inner_params(settings, init_rng)
-        for name, act in activations.items():
-            _, params, noise_rng = inner_run(act, init, dataset, noise_seed, settings, False)
-            table[name].append(evaluate_accuracy(params, act, dataset, noise_rng, settings))
-            bar.update(1)
-    return table
+def compare_activations(activations, settings, dataset, seed):
+    """Final test accuracy of each activation over settings.seeds inner runs; run i
+    starts every activation from the same initialisation and noise (stream 1 of inner_run)."""
+    return {name: [inner_run(act, dataset, settings, seed, i, stream=1)[1] for i in range(settings.seeds)]
+            for name, act in progress(activations.items(), "comparison (activations)", total=len(activations))}
 
 
-# %% The table and the figure
+# %% The experiment
+def run_experiment(run, settings, seed, name="metalearn", baselines=BASELINES):
+    """Metalearn g (its checkpoint: OUT/name), fit it, and compare both with the baselines."""
+    dataset = make_data(settings)
+    theta, history = metalearn(settings, dataset, seed, run.path(name), name)
+    learned = learned_activation(Tensor(theta), settings)
+    knots = np.linspace(-5, 5, 41)  # the fit: act(z) (without noise) at the knots, linear in between
+    fit = {"knots": knots, "values": learned(Tensor(knots.astype(settings.dtype)), None).data}
+    activations = {"learned": learned, "piecewise-linear fit": piecewise_linear(**fit), **baselines}
+    return {"history": history, "final_theta": theta, "fit": fit,
+            "final_test_acc": compare_activations(activations, settings, dataset, seed)}
 
-def plot_results(history, table, snapshots, fit, settings):
+
+def run_ablations(run, settings, seed):
+    """The experiment again for each change of ABLATIONS: the learned function and its fit."""
+    return {name: run_experiment(run, dataclasses.replace(settings, **change), seed, name, baselines={})
+            for name, change in ABLATIONS.items()}
+
+
+def measured(results):
+    table, history = results["final_test_acc"], results["history"]
+    margin = np.mean(table["learned"]) - max(np.mean(table[b]) for b in ("relu", "elu", "swish"))
+    return {"learned, at the last outer step (%)": f"{100 * history['test_acc'][-1]:.1f}",
+            "learned minus best of ReLU/ELU/Swish (points)": f"{100 * margin:+.1f}",
+            "seconds per outer step": f"{history['seconds'] / len(history['meta_loss']):.2f}",
+            **{f"{name} test acc. (%)": experiment.mean_sd(accs, scale=100) for name, accs in table.items()},
+            **{f"ablation {name}: learned test acc. (%)": experiment.mean_sd(entry["final_test_acc"]["learned"], 100)
+               for name, entry in results.get("ablations", {}).items()}}
+
+
+# %% Figures
+def plot_results(results, settings):
+    """Meta-loss and test accuracy over the outer steps; the learned activation at its snapshots."""
+    history, table, fit = results["history"], results["final_test_acc"], results["fit"]
     fig, axes = plotting.figure(1, 3, width=3.6, height=3.0)
     axes[0].plot(history["meta_loss"], color="k")
     axes[0].set(title="meta-loss (mean of last inner losses)", xlabel="outer step")
@@ -310,87 +286,27 @@ def plot_results(history, table, snapshots, fit, settings):
         axes[1].axhline(100 * np.mean(table[name]), color=f"C{i}", lw=1, ls="--", label=name)
     axes[1].set(title="test accuracy (%)", xlabel="outer step")
     axes[1].legend(fontsize=6)
-    z = np.linspace(-4, 4, 200).astype(DTYPE)
-    colors = plotting.plt.cm.viridis(np.linspace(0, 1, len(snapshots)))
-    for color, (step, theta) in zip(colors, sorted(snapshots.items(), key=lambda kv: int(kv[0]))):
-        act = learned_activation(Tensor(np.asarray(theta, DTYPE)), settings)
+    z = np.linspace(-4, 4, 200).astype(settings.dtype)
+    colors = plotting.plt.cm.viridis(np.linspace(0, 1, len(history["snapshots"])))
+    for color, (step, theta) in zip(colors, history["snapshots"].items()):
+        act = learned_activation(Tensor(np.asarray(theta, settings.dtype)), settings)
         axes[2].plot(z, act(Tensor(z), None).data, color=color, lw=1, label=f"step {step}")
-    axes[2].plot(*fit, "r:", lw=1.5, label="piecewise-linear fit")
+    axes[2].plot(fit["knots"], fit["values"], "r:", lw=1.5, label="piecewise-linear fit")
     axes[2].set(title="learned activation", xlabel="z", ylim=(-2, 4))
     axes[2].legend(fontsize=5)
     return fig
 
 
 # %% Main
-
-def run_experiment(run, settings, seed, ablations):
-    """Metalearn g, fit it, compare it with the baselines; optionally the ablations."""
-    dataset = in_dtype(data.make_dataset(data.get_dataset_args(num_samples=settings.num_samples)))
-    theta, history, seconds_per_step = metalearn(settings, dataset, seed, run.path(""), "metalearn",
-                                                 on_checkpoint=lambda h: run.save_partial({"history": h}))
-    fit = piecewise_linear_fit(theta, settings)
-    activations = {"learned": learned_activation(Tensor(theta), settings),
-                   "piecewise-linear fit": piecewise_linear(*fit)}
-    activations.update({name: fixed_activation(name) for name in BASELINES})
-    table = compare_activations(activations, settings, dataset, seed, settings.baseline_inits)
-    results = {"history": history, "final_theta": theta, "fit": {"knots": fit[0], "values": fit[1]},
-               "final_test_acc": table, "seconds_per_outer_step": seconds_per_step,
-               "peak_rss_mb": experiment.peak_rss_mb()}
-    if ablations:
-        results["ablations"] = run_ablations(run, settings, dataset, seed)
-    return results
-
-
-def paper_vs_run(results):
-    """Rows of the *quantity | paper | this run* table."""
-    table, history = results["final_test_acc"], results["history"]
-    rows = [(f"{name} test acc. (%)", PAPER.get(name, "—"), experiment.mean_sd(accs, scale=100))
-            for name, accs in table.items()]
-    rows.append(("learned, at the last outer step (%)", "68.4", f"{100 * history['test_acc'][-1]:.1f}"))
-    best_baseline = max(np.mean(table[b]) for b in ("relu", "elu", "swish"))
-    rows.append(("learned minus best of ReLU/ELU/Swish (points)", "> 5",
-                 f"{100 * (np.mean(table['learned']) - best_baseline):+.1f}"))
-    seconds = results["seconds_per_outer_step"]
-    rows.append(("seconds per outer step", "19.3 (PyTorch CPU)",
-                 "— (resumed: none run)" if seconds is None else f"{seconds:.2f}"))
-    for name, ablation in results.get("ablations", {}).items():
-        rows.append((f"ablation {name}: learned test acc. (%)", "—", experiment.mean_sd(ablation["test_acc"], 100)))
-    return rows
-
-
-def run_ablations(run, settings, dataset, seed):
-    variants = {"no_noise": dataclasses.replace(settings, noise=0.0),
-                "width50": dataclasses.replace(settings, meta_hidden=(50,)),
-                "width200": dataclasses.replace(settings, meta_hidden=(200,))}
-    out = {}
-    for name, variant in variants.items():
-        theta, history, _ = metalearn(variant, dataset, seed, run.path(""), name)
-        table = compare_activations({"learned": learned_activation(Tensor(theta), variant)}, variant,
-                                    dataset, seed, settings.baseline_inits)
-        out[name] = {"final_meta_loss": history["meta_loss"][-1], "test_acc": table["learned"]}
-    return out
-
-
 def main():
-    parser = experiment.chapter_parser("05_meta_activation", __doc__)
-    parser.add_argument("--meta-hidden", type=int, nargs="+", default=[100],
-                        help="hidden layer sizes of g (the code: 100; the paper's text: 100 100)")
-    parser.add_argument("--no-noise", action="store_true", help="switch both hidden-unit noises off")
-    parser.add_argument("--ablations", action="store_true",
-                        help="also metalearn without noise and with g widths 50 and 200")
-    args = experiment.parse_args(parser)
-    if any(h < 1 for h in args.meta_hidden):
-        parser.error("--meta-hidden sizes must be >= 1")
-    settings = experiment.chapter_settings(Settings, QUICK, args.quick, meta_hidden=tuple(args.meta_hidden),
-                                           noise=0.0 if args.no_noise else Settings.noise)
-    run = experiment.Run("05_meta_activation", args, settings)
-    results = run_experiment(run, settings, args.seed, args.ablations)
-    table = paper_vs_run(results)
-    experiment.print_table(table, title=f"Final test accuracy over {settings.baseline_inits} "
+    run = experiment.start("05_meta_activation", __doc__, Settings, QUICK,
+                           ablations="also metalearn without noise and with g widths 50 and 200")
+    results = run_experiment(run, run.settings, run.args.seed)
+    if run.args.ablations:
+        results["ablations"] = run_ablations(run, run.settings, run.args.seed)
+    run.save_figure(plot_results(results, run.settings), "activation")
+    run.finish(results, PAPER, measured(results), title=f"Final test accuracy over {run.settings.seeds} "
                                                          "fresh inner initialisations (mean ± SD)")
-    run.save_figure(plot_results(results["history"], results["final_test_acc"], results["history"]["snapshots"],
-                                 (results["fit"]["knots"], results["fit"]["values"]), settings), "activation")
-    run.save_results("results", results, table)
 
 
 if __name__ == "__main__":

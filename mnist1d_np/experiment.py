@@ -1,18 +1,20 @@
-"""Chapter scaffolding: flags, settings, progress, results, figures, tables.
+"""Chapter scaffolding: flags, settings, seeds, the paper-vs-run table, results, figures.
 
 Every chapter does the same bookkeeping, so it lives here and the chapters
 keep only their lesson:
 
-    parser = experiment.chapter_parser("02_classifiers", __doc__)
-    args = experiment.parse_args(parser)      # in a notebook: the defaults, with --quick
-    settings = experiment.chapter_settings(Settings, QUICK, args.quick)
-    run = experiment.Run("02_classifiers", args, settings)
-    bar = experiment.Progress(n, "training"); ... bar.update(1, loss=loss)
-    run.save_partial({...})                   # at each checkpoint: "complete": false
-    run.save_results("results", {...})        # JSON with settings and machine info
-    run.save_figure(fig, "accuracy")          # PNG
-    experiment.print_table([("CNN accuracy", "94 ± 2", "93.1 ± 0.8")])
-    if __name__ == "__main__": experiment.run_chapter_main(main)   # Ctrl-C: one line, exit 130
+    def main():
+        run = experiment.start("02_classifiers", __doc__, Settings, QUICK, sweeps=True)
+        ...                                         # the experiment, with run.settings and run.args
+        run.save_figure(fig, "accuracy")            # PNG in --out
+        run.finish(results, PAPER, measured, title="...")   # prints paper vs this run, saves results.json
+
+    if __name__ == "__main__":
+        experiment.run_chapter_main(main)           # Ctrl-C: one line, exit 130
+
+Flags every chapter has: --quick (the QUICK settings: well under a minute),
+--out, --seed, and --set NAME=VALUE to change any field of Settings for one
+run; --ablations and the sweep flags (--workers, --scheduler) where they apply.
 """
 import argparse
 import atexit
@@ -22,41 +24,59 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
+from typing import NamedTuple
 
 import numpy as np
 
-from . import __version__
-from .fileio import checkpoint_path, clean_temporary_files, read_json, to_jsonable, write_json
+from . import __version__, runmany
+from .fileio import clean_temporary_files, read_json, to_jsonable, write_json
 
 
-def chapter_parser(name, doc):
-    """argparse parser with the standard flags --quick, --out and --seed.
+# ---------------------------------------------------------------- flags and settings
+
+def chapter_parser(name, doc, ablations=None, sweeps=False):
+    """argparse parser with the standard flags --quick, --out, --seed and --set.
 
     name: "NN_name", which gives the default output folder results/NN_name/.
     doc: the chapter's module docstring; its first paragraph is the description.
+    ablations: the help text of --ablations, for chapters that have them.
+    sweeps: add runmany's --workers and --scheduler.
     """
     parser = argparse.ArgumentParser(
         prog=f"python chapters/{name}.py", description=(doc or "").strip().split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--quick", action="store_true",
                         help="a small run that finishes in well under a minute")
-    parser.add_argument("--out", type=output_folder, default=os.path.join("results", name),
+    parser.add_argument("--out", default=os.path.join("results", name),
                         help="folder for figures (PNG), numbers (JSON) and checkpoints")
-    parser.add_argument("--seed", type=seed_int, default=0, help="master random seed, in [0, 2**32 - 1]")
+    parser.add_argument("--seed", type=seed_int, default=0,
+                        help="chooses the initialisations, in [0, 2**32 - 1]; two seeds share none")
+    parser.add_argument("--set", dest="changes", metavar="NAME=VALUE", action="append", default=[],
+                        help="change one field of Settings for this run (repeatable), e.g. --set lr=0.05")
+    if ablations:
+        parser.add_argument("--ablations", action="store_true", help=ablations)
+    if sweeps:
+        runmany.add_arguments(parser)
     return parser
 
 
 def parse_args(parser, argv=None):
-    """The chapter's flags. In a notebook there is no command line: every flag
+    """The chapter's flags, checked (the output folder must be one that can be
+    made and written). In a notebook there is no command line: every flag
     keeps its default, except --quick, which is on (change `args` in a cell
     for a full run)."""
     if argv is None and _in_notebook():
         args = parser.parse_args([])
         args.quick = True
         print("notebook: running with --quick settings (set args.quick = False for a full run)")
-        return args
-    return parser.parse_args(argv)
+    else:
+        args = parser.parse_args(argv)
+    problem = output_folder_problem(args.out)
+    if problem:
+        parser.error(f"--out {args.out}: {problem}")
+    return args
 
 
 def _in_notebook():
@@ -67,25 +87,172 @@ def _in_notebook():
 
 def chapter_settings(settings_class, quick_overrides, quick, **overrides):
     """The paper's settings (the frozen dataclass's defaults), with the fields in
-    `quick_overrides` replaced when quick, and then any explicit `overrides`."""
-    settings = settings_class(**overrides)
-    return dataclasses.replace(settings, **quick_overrides) if quick else settings
+    `quick_overrides` replaced when quick, and then the explicit `overrides`."""
+    settings = settings_class()
+    if quick:
+        settings = dataclasses.replace(settings, **quick_overrides)
+    return dataclasses.replace(settings, **overrides)
 
 
-def output_folder(text):
-    """argparse type: a folder for the outputs, or a path where one can be made
-    (checked at once, not after minutes of work)."""
-    if os.path.exists(text) and not os.path.isdir(text):
-        raise argparse.ArgumentTypeError(f"{text} exists and is not a folder")
-    return text
+COUNTS = ("steps", "batch_size", "eval_every", "seeds", "epochs", "rounds", "outer_steps", "hidden_size")
+RATES = ("lr", "outer_lr")
+DTYPES = ("float32", "float64")
+
+
+def check_vocabulary(settings):
+    """ValueError naming the field unless the settings of the shared vocabulary are in range:
+    counts (steps, batch_size, eval_every, seeds, ...) integers >= 1, rates (lr) > 0, dtype
+    float32 or float64. (A chapter's Settings checks its own other fields.)"""
+    for name in COUNTS:
+        value = getattr(settings, name, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    for name in RATES:
+        value = getattr(settings, name, 1.0)
+        if not isinstance(value, (int, float)) or not value > 0:
+            raise ValueError(f"{name} must be a number > 0, got {value!r}")
+    if getattr(settings, "dtype", "float32") not in DTYPES:
+        raise ValueError(f"dtype must be one of {DTYPES}, got {settings.dtype!r}")
+
+
+def setting_changes(settings_class, changes):
+    """{field: value} from --set's NAME=VALUE texts, each VALUE read as the field's
+    default is typed (numbers, true/false, comma-separated tuples). ValueError
+    names the field and what it takes."""
+    fields = {f.name: f for f in dataclasses.fields(settings_class)}
+    out = {}
+    for change in changes:
+        name, sep, text = change.partition("=")
+        if not sep or name not in fields:
+            raise ValueError(f"--set {change}: expected NAME=VALUE with NAME one of {', '.join(fields)}")
+        out[name] = _read_value(name, text, settings_class.__dataclass_fields__[name].default)
+    return out
+
+
+def _read_value(name, text, default):
+    try:
+        if isinstance(default, bool):
+            if text.lower() not in ("true", "false", "1", "0"):
+                raise ValueError
+            return text.lower() in ("true", "1")
+        if isinstance(default, tuple):
+            element = default[0] if default else ""
+            return tuple(_read_value(name, part, element) for part in text.split(",") if part.strip())
+        if isinstance(default, (int, np.integer)):
+            return int(text)
+        if isinstance(default, (float, np.floating)):
+            return float(text)
+        return text
+    except ValueError:
+        kind = type(default).__name__ + (" of " + type(default[0]).__name__ if isinstance(default, tuple)
+                                         and default else "")
+        raise ValueError(f"--set {name}={text}: {name} takes a {kind} (its default is {default!r})") from None
+
+
+def output_folder_problem(path):
+    """Why `path` cannot serve as an output folder (None if it can), checked at once
+    (not after minutes of work) and without leaving anything behind."""
+    if os.path.exists(path):
+        if not os.path.isdir(path):
+            return "exists and is not a folder"
+        return _not_writable(path)
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        return f"{parent} is not a folder"
+    try:
+        probe = tempfile.mkdtemp(prefix=".probe-", dir=parent)
+    except OSError as err:
+        return f"cannot make a folder in {parent} ({err.strerror or err})"
+    os.rmdir(probe)
+    return None
+
+
+def _not_writable(folder):
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".probe-", dir=folder)
+    except OSError as err:
+        return f"cannot write in it ({err.strerror or err})"
+    os.close(fd)
+    os.unlink(probe)
+    return None
 
 
 def seed_int(text):
     """argparse type: a seed in [0, 2**32 - 1], the range every chapter's generators accept."""
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer in [0, 2**32 - 1], got {text!r}") from None
     if not 0 <= value < 2 ** 32:
         raise argparse.ArgumentTypeError(f"must be in [0, 2**32 - 1], got {value}")
     return value
+
+
+def task_config(name, settings_class, shared, **own):
+    """A frozen dataclass for the config of one task of a sweep: exactly what the task
+    reads, its identity. shared: names of fields of settings_class that the task reads
+    (their types come from there); own: the fields that differ between the tasks,
+    name=type or name=(type, default). `Config.of(settings, **own_values)` makes one,
+    its shared fields read from settings:
+
+        Training = experiment.task_config("Training", Settings, ("steps", "lr"), model=str, seed=int)
+        configs = [Training.of(settings, model=m, seed=s) for m in models for s in seeds]
+    """
+    types = {f.name: f.type for f in dataclasses.fields(settings_class)}
+    unknown = [field for field in shared if field not in types]
+    if unknown:
+        raise ValueError(f"task_config {name}: {settings_class.__name__} has no field {unknown}")
+    required = [(field, kind) for field, kind in own.items() if not isinstance(kind, tuple)]
+    optional = [(field, kind[0], dataclasses.field(default=kind[1])) for field, kind in own.items()
+                if isinstance(kind, tuple)]
+    config = dataclasses.make_dataclass(name, required + [(field, types[field]) for field in shared] + optional,
+                                        frozen=True, namespace={"of": classmethod(_of(tuple(shared)))})
+    config.__module__ = sys._getframe(1).f_globals.get("__name__", "__main__")  # importable by name, as a class
+    return config
+
+
+def _of(shared):
+    def of(cls, settings, **own):
+        return cls(**{field: getattr(settings, field) for field in shared}, **own)
+    return of
+
+
+class UsageError(ValueError):
+    """Bad input found after the flags were read: run_chapter_main prints it in one line (exit 2)."""
+
+
+def seeds(seed, count, offset=0):
+    """The initialisation seeds of `count` runs under --seed `seed`: offset + seed * count + i,
+    so that two values of --seed share none (--seed 0: 0, 1, 2; --seed 1: 3, 4, 5). UsageError
+    if the largest is not a seed torch takes (at most 2**32 - 1)."""
+    if offset + seed * count + count - 1 >= 2 ** 32:
+        raise UsageError(f"--seed {seed}: this chapter draws {count} initialisations per seed (from {offset}), "
+                         f"so --seed must be at most {(2 ** 32 - 1 - offset - count + 1) // count}")
+    return [offset + seed * count + i for i in range(count)]
+
+
+def start(name, doc, settings_class, quick_overrides, ablations=None, sweeps=False, flags=None, argv=None):
+    """Parse the flags, make the settings and return the chapter's Run.
+
+    flags: a function that adds the chapter's own flags to the parser.
+    With --scheduler, the scheduler is asked to answer first, so that a bad
+    address ends the chapter at once, before anything is written.
+    """
+    parser = chapter_parser(name, doc, ablations, sweeps)
+    if flags is not None:
+        flags(parser)
+    args = parse_args(parser, argv)
+    try:
+        changes = setting_changes(settings_class, args.changes)
+        settings = chapter_settings(settings_class, quick_overrides, args.quick, **changes)
+        check_vocabulary(settings)
+    except (ValueError, TypeError) as err:
+        parser.error(str(err))
+    if getattr(args, "scheduler", None):
+        runmany.check_scheduler(args.scheduler)
+    return Run(name, args, settings)
 
 
 def run_chapter_main(main, resumable=True, saved="the finished work in --out"):
@@ -94,6 +261,9 @@ def run_chapter_main(main, resumable=True, saved="the finished work in --out"):
     atomically, so an interruption anywhere loses at most the unsaved work."""
     try:
         main()
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
     except KeyboardInterrupt:
         if resumable:
             print(f"\ninterrupted: run the same command again to resume; kept: {saved}", file=sys.stderr)
@@ -102,68 +272,60 @@ def run_chapter_main(main, resumable=True, saved="the finished work in --out"):
         sys.exit(130)
 
 
-# ---------------------------------------------------------------- progress
+# ---------------------------------------------------------------- the paper-vs-run table
 
-class Progress:
-    """A one-line progress bar with rate and ETA, on stderr, no dependencies.
+class MeanSD(NamedTuple):
+    """A mean ± SD, shown with `digits` decimals (None: as typed, e.g. the paper's '32 ± 1')."""
+    mean: float
+    sd: float
+    digits: int = None
 
-    On a terminal the line is redrawn in place; elsewhere (CI, logs) a line
-    is printed at most every `log_every` seconds.
-    """
-
-    def __init__(self, total, label="", stream=None, log_every=10.0):
-        self.total, self.label, self.done = total, label, 0
-        self.stream = stream or sys.stderr
-        self.interactive = getattr(self.stream, "isatty", lambda: False)()
-        self.start = self.last_print = time.perf_counter()
-        self.log_every, self.info = log_every, ""
-
-    def update(self, n=1, **info):
-        """Count n more units of work; info (e.g. loss=0.3) is shown on the line."""
-        self.done += n
-        if info:
-            self.info = "  ".join(f"{k}={_short(v)}" for k, v in info.items())
-        now = time.perf_counter()
-        if self.done >= self.total or now - self.last_print >= (0.1 if self.interactive else self.log_every):
-            self.last_print = now
-            self._print(now)
-
-    def _print(self, now):
-        elapsed = now - self.start
-        eta = elapsed / self.done * (self.total - self.done) if self.done else float("nan")
-        line = (f"{self.label} {self.done}/{self.total} [{_clock(elapsed)}<{_clock(eta)}] {self.info}")
-        end = "\n" if self.done >= self.total or not self.interactive else ""
-        self.stream.write(("\r" if self.interactive else "") + line + end)
-        self.stream.flush()
+    def __str__(self):
+        if self.digits is None:
+            return f"{self.mean:g} ± {self.sd:g}"
+        return f"{self.mean:.{self.digits}f} ± {self.sd:.{self.digits}f}"
 
 
-def progress(iterable, label="", total=None, **kwargs):
-    """Iterate over `iterable` while showing a Progress line."""
-    total = len(iterable) if total is None else total
-    bar = Progress(total, label, **kwargs)
-    for item in iterable:
-        yield item
-        bar.update()
+def mean_sd(values, scale=1.0, digits=1):
+    """MeanSD of values * scale (population SD of the runs, as the paper's tables)."""
+    values = np.asarray(values, dtype=float) * scale
+    return MeanSD(float(values.mean()), float(values.std()), digits)
 
 
-def _clock(seconds):
-    if not np.isfinite(seconds):
-        return "?"
-    minutes, seconds = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes:02d}:{seconds:02d}"
+def each(values, scale=1.0, digits=1):
+    """'75.6 / 74.4': every value (say, of each trial) * scale, with `digits` decimals."""
+    return " / ".join(f"{scale * v:.{digits}f}" for v in values)
 
 
-def _short(value):
-    return f"{value:.4g}" if isinstance(value, (float, np.floating)) else str(value)
+def cell(value):
+    """A table cell: text as it is, numbers as Python writes them (as typed: 75.0, 0.62), lists and
+    tuples as 'a / b', None as '—'."""
+    if value is None:
+        return "—"
+    if isinstance(value, (list, tuple)) and not isinstance(value, MeanSD):
+        return " / ".join(cell(v) for v in value)
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value))
+    return str(value)
 
 
-# ---------------------------------------------------------------- tables
+def paper_vs_run(paper, measured):
+    """Rows (quantity, paper, this run): every quantity of `paper`, in its order,
+    then the quantities only measured (paper '—'). A quantity of `paper` that
+    was not measured is an error (a typo would otherwise hide a row); one this
+    run does not measure (a smaller --quick run, say) is given as None and left out."""
+    missing = [q for q in paper if q not in measured]
+    if missing:
+        raise ValueError(f"paper_vs_run: no measured value for {missing}")
+    rows = [(q, cell(paper[q]), cell(measured[q])) for q in paper if measured[q] is not None]
+    return rows + [(q, "—", cell(v)) for q, v in measured.items() if q not in paper and v is not None]
+
 
 def format_table(rows, headers=("quantity", "paper", "this run")):
     """Rows of strings (or numbers) as an aligned plain-text table."""
     rows = [tuple(str(c) for c in row) for row in rows]
     widths = [max(len(r[i]) for r in rows + [tuple(headers)]) for i in range(len(headers))]
+
     def line(cells):
         return " | ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
     rule = "-+-".join("-" * w for w in widths)
@@ -175,12 +337,6 @@ def print_table(rows, headers=("quantity", "paper", "this run"), title=None):
     if title:
         print(f"\n{title}")
     print(format_table(rows, headers))
-
-
-def mean_sd(values, scale=1.0, digits=1):
-    """'m ± s' of values * scale (population SD of the runs, as the paper's tables)."""
-    values = np.asarray(values, dtype=float) * scale
-    return f"{values.mean():.{digits}f} ± {values.std():.{digits}f}"
 
 
 # ---------------------------------------------------------------- saving
@@ -203,7 +359,7 @@ TIME_SPENT = "time_spent.json"
 
 
 class Run:
-    """One run of a chapter: its settings, output folder and clock.
+    """One run of a chapter: its flags (`args`), `settings`, output folder and clock.
 
     The clock spans invocations: OUT/time_spent.json keeps the wall time of
     the earlier invocations with the same chapter, --quick, seed and settings
@@ -221,54 +377,47 @@ class Run:
             raise ValueError(f"--out {self.out} exists and is not a folder")
         if os.path.isdir(self.out):
             clean_temporary_files(self.out)  # left by an interrupted write
-        if dataclasses.is_dataclass(settings):
-            settings = dataclasses.asdict(settings)
-        self.settings = dict(settings or {})
+        self.settings = settings
         self.start = time.perf_counter()
         self.earlier_s, self.stages = self._earlier_time()
         atexit.register(self._record_time)
 
+    @property
+    def quick(self):
+        return bool(getattr(self.args, "quick", False))
+
     def path(self, filename):
+        """OUT/filename (the folder is made when first needed)."""
         os.makedirs(self.out, exist_ok=True)
         return os.path.join(self.out, filename)
 
-    def identity(self, **extra):
-        """What makes this run this run: chapter, --quick, seed, settings,
-        package version, plus `extra` (e.g. data=dataset_args.as_dict())."""
-        return {"chapter": self.name, "quick": bool(getattr(self.args, "quick", False)),
-                "seed": getattr(self.args, "seed", None), "settings": self.settings,
-                "mnist1d_np_version": __version__, **extra}
+    def sweep(self, task, configs, label="runs", folder="runs"):
+        """runmany.run_many(task, configs) in OUT/folder, with --workers and --scheduler."""
+        return runmany.run_many(task, configs, self.path(folder), workers=getattr(self.args, "workers", None),
+                                scheduler=getattr(self.args, "scheduler", None), label=label)
 
-    def checkpoint_path(self, stem, **extra):
-        """OUT/stem-<hash of identity(**extra)>.ckpt.npz: a checkpoint file for
-        this run alone. Save and load it with identity=run.identity(**extra)."""
-        return checkpoint_path(self.path(""), stem, self.identity(**extra))
+    def finish(self, results, paper, measured, title=None, headers=("quantity", "paper", "this run")):
+        """Print the *quantity | paper | this run* table of `paper` and `measured`
+        (see paper_vs_run) and save results.json: the results, the table's rows
+        (which `python -m mnist1d_np.report` turns into the README's results
+        table), settings, seed, version, wall time, date and machine."""
+        rows = paper_vs_run(paper, measured)
+        print_table(rows, headers, title)
+        return self.save_results(results, rows)
 
-    def save_results(self, name, results, table=None):
-        """Write results to OUT/name.json with settings, seed, version, wall time, date,
-        machine, "complete": true, and the *quantity | paper | this run* rows in
-        `table` (which `python -m mnist1d_np.report` turns into the README's results table)."""
-        return self._save(name, results, complete=True, table=table)
-
-    def save_partial(self, results, name="results", table=None):
-        """Write the results so far to OUT/name.json, marked "complete": false
-        (call it at each checkpoint: an interrupted run keeps its numbers)."""
-        return self._save(name, results, complete=False, table=table)
-
-    def _save(self, name, results, complete, table):
-        record = {"chapter": self.name, "complete": complete,
-                  "quick": bool(getattr(self.args, "quick", False)),
-                  "seed": getattr(self.args, "seed", None), "settings": self.settings,
-                  "arguments": vars(self.args), "mnist1d_np_version": __version__,
+    def save_results(self, results, table=(), name="results"):
+        """Write OUT/name.json (see finish)."""
+        record = {"chapter": self.name, "quick": self.quick, "seed": getattr(self.args, "seed", None),
+                  "settings": self._settings_json(), "arguments": vars(self.args),
+                  "mnist1d_np_version": __version__,
                   "wall_time_s": round(self.elapsed(), 3), "total_wall_time_s": round(self.total_elapsed(), 3),
                   "stage_seconds": {k: round(v, 3) for k, v in self.stages.items()},
                   "date": time.strftime("%Y-%m-%d"), "machine": machine_info(),
-                  "table": [list(map(str, row)) for row in table or []], "results": results}
+                  "table": [list(map(str, row)) for row in table], "results": results}
         path = self.path(f"{name}.json")
         write_json(path, record)
         self._record_time()
-        if complete:
-            print(f"saved {path}")
+        print(f"saved {path}")
         return path
 
     def save_figure(self, fig, name):
@@ -287,12 +436,16 @@ class Run:
         """Seconds of this invocation and of the earlier ones of the same run."""
         return self.earlier_s + self.elapsed()
 
+    def _settings_json(self):
+        settings = self.settings
+        return dataclasses.asdict(settings) if dataclasses.is_dataclass(settings) else dict(settings or {})
+
     def _time_key(self):
         # What makes earlier invocations count: the same results, not the same flags
         # (--workers, --ablations added later) or version.
-        identity = self.identity()
-        del identity["mnist1d_np_version"]
-        return json.loads(json.dumps(to_jsonable(identity)))
+        key = {"chapter": self.name, "quick": self.quick, "seed": getattr(self.args, "seed", None),
+               "settings": self._settings_json()}
+        return json.loads(json.dumps(to_jsonable(key)))
 
     @contextlib.contextmanager
     def stage(self, name):

@@ -1,9 +1,9 @@
 """Small, safe file writing: atomic writes, JSON, and pickle-free checkpoints.
 
-A checkpoint carries the identity of its run (a JSON-able dict: chapter,
-settings, seed, data arguments, package version), and its file name carries
-a short hash of that identity, so two different runs never share a file and
-a run never resumes from another run's state.
+A checkpoint carries the identity of its run (a JSON-able description of
+what the run reads: its config, a fingerprint of its data, its seed), and
+its file name carries a short hash of that identity, so two different runs
+never share a file and a run never resumes from another run's state.
 """
 import glob
 import hashlib
@@ -19,17 +19,18 @@ import numpy as np
 TEMPORARY_PREFIX = ".tmp-"
 
 
-def to_jsonable(value):
-    """NumPy scalars and arrays (nested in dicts/lists) as plain JSON types."""
+def to_jsonable(value, nonfinite_as_none=True):
+    """NumPy scalars and arrays (nested in dicts/lists) as plain JSON types; NaN and
+    infinities as None (strict JSON), or kept (Python's JSON writes and reads them)."""
     if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
+        return {str(k): to_jsonable(v, nonfinite_as_none) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
+        return [to_jsonable(v, nonfinite_as_none) for v in value]
     if isinstance(value, np.ndarray):
-        return to_jsonable(value.tolist())
+        return to_jsonable(value.tolist(), nonfinite_as_none)
     if isinstance(value, np.generic):
-        return to_jsonable(value.item())
-    if isinstance(value, float) and not np.isfinite(value):
+        return to_jsonable(value.item(), nonfinite_as_none)
+    if nonfinite_as_none and isinstance(value, float) and not np.isfinite(value):
         return None
     return value
 
@@ -132,25 +133,26 @@ def read_json(path):
 def checkpoint_path(folder, stem, identity):
     """folder/stem-<hash of identity>.ckpt.npz: a checkpoint file only this run uses.
 
-    identity: a JSON-able dict saying which run this is (chapter, settings,
-    seed, data arguments, package version).
+    identity: a JSON-able description of what the run reads (its config, a
+    fingerprint of its data, its seed).
     """
     return os.path.join(str(folder), f"{stem}-{short_hash(identity)}.ckpt.npz")
 
 
-def save_checkpoint(path, arrays, meta, identity=None):
+def save_checkpoint(path, arrays, meta, identity=None, exact=False):
     """Atomically save a dict of arrays plus JSON metadata to an .npz (no pickle).
 
     identity: the run's JSON-able identity, stored with it. A readable
     checkpoint of another run at `path` is not overwritten: ValueError.
+    exact: keep NaN and infinities in meta (else None, as in results JSON).
     """
     stored = _stored_identity(path)
-    if stored is not _UNREADABLE and stored != _normalised(identity):
+    if stored is not _UNREADABLE and stored != canonical_identity(identity):
         raise ValueError(f"{path} holds the checkpoint of another run; refusing to overwrite it "
                          "(use fileio.checkpoint_path to give each run its own file)")
     payload = {k: np.asarray(v) for k, v in arrays.items()}
-    payload["__meta__"] = np.array(json.dumps(to_jsonable(meta)))
-    payload["__identity__"] = np.array(canonical_json(identity))
+    payload["__meta__"] = _text_array(json.dumps(to_jsonable(meta, nonfinite_as_none=not exact)))
+    payload["__identity__"] = _text_array(canonical_json(identity))
     atomic_write(path, lambda f: np.savez(f, **payload))
 
 
@@ -163,9 +165,9 @@ def load_checkpoint(path, identity=None):
     if loaded is None:
         return None
     arrays, meta, stored = loaded
-    if stored != _normalised(identity):
+    if stored != canonical_identity(identity):
         warnings.warn(f"ignoring checkpoint {path}: it belongs to another run "
-                      f"(saved as {stored}, this run is {_normalised(identity)})", stacklevel=2)
+                      f"(saved as {stored}, this run is {canonical_identity(identity)})", stacklevel=2)
         return None
     return arrays, meta
 
@@ -181,8 +183,8 @@ def _read_checkpoint(path):
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
-        meta = json.loads(str(arrays.pop("__meta__")))
-        identity = json.loads(str(arrays.pop("__identity__", "null")))
+        meta = json.loads(_text(arrays.pop("__meta__")))
+        identity = json.loads(_text(arrays.pop("__identity__", np.array("null"))))
     except _READ_ERRORS as err:
         warnings.warn(f"ignoring unreadable checkpoint {path}: {err}", stacklevel=3)
         return None
@@ -194,12 +196,23 @@ def _stored_identity(path):
     _UNREADABLE if there is no readable checkpoint there. Reads nothing else."""
     try:
         with np.load(path, allow_pickle=False) as f:
-            return json.loads(str(f["__identity__"])) if "__identity__" in f.files else None
+            return json.loads(_text(f["__identity__"])) if "__identity__" in f.files else None
     except _READ_ERRORS:
         return _UNREADABLE
 
 
-def _normalised(identity):
+def _text_array(text):
+    """Text as a uint8 array of its UTF-8 bytes (a NumPy string array would take 4 bytes a character)."""
+    return np.frombuffer(text.encode(), dtype=np.uint8)
+
+
+def _text(array):
+    """The inverse of _text_array (and the NumPy string of checkpoints saved before it)."""
+    return array.tobytes().decode() if array.dtype == np.uint8 else str(array)
+
+
+def canonical_identity(identity):
+    """identity as JSON gives it back (tuples as lists, NumPy numbers as Python's): what is stored."""
     return json.loads(canonical_json(identity))
 
 

@@ -18,6 +18,8 @@ Layout differs from PyTorch in one place: Linear stores its weight as
 
 The models take x: (batch, 40) and return logits (batch, 10).
 """
+import hashlib
+
 import numpy as np
 
 from . import ops
@@ -27,7 +29,7 @@ from .gru import gru
 
 __all__ = ["TorchGenerator", "Module", "Linear", "Conv1d", "GRU", "MaxPool1d", "AvgPool1d", "LPPool1d",
            "Flatten", "Sequential", "LogisticRegression", "MLP", "ConvNet", "GRUNet",
-           "make_model", "MODELS", "flatten_parameters", "count_parameters"]
+           "make_model", "MODELS", "flatten_parameters", "count_parameters", "describe"]
 
 
 def uniform(rng, shape, bound, dtype):
@@ -138,6 +140,32 @@ def _fuse_relus(layers):
         else:
             plan.append((layer, False))
     return plan
+
+
+def describe(module):
+    """What a module computes besides its parameters' values, as JSON-able data: its
+    class, settings (numbers, strings), sub-modules and the functions it applies, in
+    order; arrays (a pruned layer's pattern) by a hash. Part of a training run's
+    identity: a ReLU and a tanh network with equal weights differ here."""
+    return {"class": type(module).__qualname__,
+            **{name: _describe(value) for name, value in vars(module).items()
+               if not name.startswith("_") and not isinstance(value, Tensor)}}
+
+
+def _describe(value):
+    if isinstance(value, Module):
+        return describe(value)
+    if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
+        return [_describe(v) for v in value]
+    if isinstance(value, (bool, int, float, str, type(None), np.integer, np.floating)):
+        return value.item() if isinstance(value, np.generic) else value
+    if callable(value):
+        return getattr(value, "__qualname__", type(value).__qualname__)
+    arrays = value if hasattr(value, "_fields") else [value]   # a namedtuple of arrays, or an array
+    digest = hashlib.sha256()
+    for a in arrays:
+        digest.update(np.ascontiguousarray(a).tobytes())
+    return digest.hexdigest()[:12]
 
 
 def count_parameters(module):

@@ -43,3 +43,37 @@ def plot_examples(dataset, per_class=4):
             plot_signal(axes[label, col], x[index], dataset["t"], color=f"C{label}", lw=1)
         axes[label, 0].set_ylabel(str(label), rotation=0, labelpad=8)
     return fig
+
+
+def mean_se(values):
+    """(mean, standard error) over the first axis (trials), as arrays; SE 0 for one trial."""
+    values = np.asarray(values, dtype=float)
+    se = values.std(axis=0, ddof=1) / np.sqrt(len(values)) if len(values) > 1 else np.zeros(values.shape[1:])
+    return values.mean(axis=0), se
+
+
+def band(ax, x, runs, scale=1.0, color=None, label=None):
+    """The mean of runs (trials x points) against x, and a band of ± one standard error."""
+    mean, se = mean_se(scale * np.asarray(runs, dtype=float))
+    ax.plot(x, mean, color=color, label=label)
+    ax.fill_between(x, mean - se, mean + se, color=color, alpha=0.2)
+
+
+def class_map(ax, points, labels, title):
+    """A 2-D embedding, points (N, 2), coloured by class (labels (N,)), each class's median labelled."""
+    ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", vmin=-0.5, vmax=9.5, s=3, linewidths=0, alpha=0.8)
+    for label in range(10):
+        x, y = np.median(points[labels == label], axis=0)
+        ax.text(x, y, str(label), fontsize=12, weight="bold", ha="center", va="center",
+                bbox=dict(boxstyle="circle,pad=0.15", fc="white", ec=f"C{label}", alpha=0.85))
+    ax.set(title=title, xticks=[], yticks=[])
+    ax.grid(False)
+
+
+def log_width_axis(ax, ticks=(2, 5, 10, 20, 50, 100, 200, 500)):
+    """A log x axis for widths, labelled 2, 5, 10, 20, ... rather than 2 x 10^0."""
+    import matplotlib.ticker as ticker
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(ticker.FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(ticker.ScalarFormatter())
+    ax.xaxis.set_minor_formatter(ticker.NullFormatter())

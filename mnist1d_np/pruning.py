@@ -1,4 +1,4 @@
-"""Pruning: masks, magnitude and random pruning, masked training, adjacency.
+"""Pruning: masks, magnitude and random pruning, pruned layers, adjacency.
 
 A *mask* is an insertion-ordered dict {parameter name: bool array}, in the
 model's parameter order, True where a weight is kept. A layer is the
@@ -12,34 +12,29 @@ matrix and its bias are ranked together as one vector.
   that are already zero are dropped first.
 - random_masks(shapes, sparsity, rng): the same counts per layer, positions
   drawn from an explicit numpy Generator.
-- train_masked(...): the paper's loop for the residual MLP (Adam, batches
-  in a fixed order, evaluation every `eval_every` steps) with pruned weights
-  held at exactly zero. The gradient of every pruned weight is masked to
-  zero; Adam's moments start at zero and only ever receive those zeros, so
-  the update of a pruned weight is 0 / (0 + eps) = 0, exactly. Past
-  `SPARSE_FROM` sparsity the loop computes with the kept weights only
-  (sparse_linear), and Adam updates only them.
+- prune(model, masks): a model with its pruned weights at exactly zero,
+  trained by the ordinary loop (train.fit with the masks it returns: the
+  gradient of every pruned weight is masked to zero, so Adam's moments of
+  it stay zero, and so does its update, 0 / (0 + eps)). From `SPARSE_FROM`
+  sparsity on, its Linear layers become SparseLinear layers, which hold and
+  multiply only the kept weights (sparse_linear's kernels), so Adam updates
+  only them.
 - adjacency(mask, k): how often k neighbouring inputs of a hidden unit are
   all kept: the local-connectivity statistic of the paper's Figure 4.
 """
 import base64
-import dataclasses
+import zlib
 
 import numpy as np
 
 from . import sparse_linear
-from .optim import adam
+from .nn import Linear, Module, Sequential
 from .tensor import Tensor
-from .train import fixed_order_batch
 
 SCOPES = ("layer", "global")
-# From benchmarks/bench_lottery.py: the sparse path wins from about this sparsity on.
-# Seconds per round (40-500-500-10, one thread), 2026-11-26 on the idle machine:
-# dense 4.0 at any sparsity; sparse 12.0 at 0, 4.3 at 0.7, 3.0 at 0.8, 1.7 at 0.9,
-# 1.4 at 0.92, 0.75 at 0.97: the crossover lies between 0.7 (sparse 7 % slower)
-# and 0.8. (CPU times on the loaded machine of 2026-11-25 had put it at 0.7, where
-# it stays: chapter 03's saved runs were computed with it.) A fixed number, not a
-# timing taken at run time, so that results never depend on the machine's load.
+# The kept-weights kernels win from between 0.7 and 0.8 sparsity on (benchmarks/bench_lottery.py
+# measures the crossover). A fixed number, not a timing taken at run time, so that results
+# never depend on the machine's load: the two paths sum in different orders.
 SPARSE_FROM = 0.7
 
 
@@ -119,9 +114,9 @@ def random_masks(shapes, sparsity, rng):
 
 
 def check_masks(params, masks):
-    """ValueError unless masks has params' names, in order, with matching shapes."""
-    if list(masks) != list(params):
-        raise ValueError(f"masks must name the parameters {list(params)} in order, got {list(masks)}")
+    """ValueError unless masks has params' names (in any order), with matching shapes."""
+    if set(masks) != set(params):
+        raise ValueError(f"masks must name the parameters {list(params)}, got {list(masks)}")
     for name, p in params.items():
         if np.shape(masks[name]) != np.shape(_array(p)):
             raise ValueError(f"masks[{name!r}] has shape {np.shape(masks[name])}, "
@@ -135,8 +130,9 @@ def sparsity_of(masks):
 
 
 def masks_to_json(masks):
-    """{name: {'shape', 'bits'}}: each mask bit-packed, base64 (a 500x500 mask: 42 kB)."""
-    return {name: {"shape": list(m.shape), "bits": base64.b64encode(np.packbits(m)).decode()}
+    """{name: {'shape', 'bits'}}: each mask bit-packed, zlib-compressed, base64
+    (a 500x500 mask: 42 kB at most, a few kB at high sparsity)."""
+    return {name: {"shape": list(m.shape), "bits": base64.b64encode(zlib.compress(np.packbits(m), 9)).decode()}
             for name, m in masks.items()}
 
 
@@ -144,7 +140,7 @@ def masks_from_json(packed):
     """The inverse of masks_to_json."""
     masks = {}
     for name, entry in packed.items():
-        bits = np.frombuffer(base64.b64decode(entry["bits"]), dtype=np.uint8)
+        bits = np.frombuffer(zlib.decompress(base64.b64decode(entry["bits"])), dtype=np.uint8)
         size = int(np.prod(entry["shape"]))
         masks[name] = np.unpackbits(bits)[:size].astype(bool).reshape(entry["shape"])
     return masks
@@ -173,180 +169,90 @@ def sort_by_adjacency(mask, k=2):
     return np.argsort(-adjacency(mask, k), kind="stable")
 
 
-# ---------------------------------------------------------------- masked training
+# ---------------------------------------------------------------- pruned layers
 
-@dataclasses.dataclass(frozen=True)
-class RoundConfig:
-    """One prune-and-retrain round of the notebook: Adam lr 2e-2, batch 100,
-    batches in a fixed order, evaluation after the update of every step with
-    step % eval_every == 0 and after the last step."""
-    steps: int = 1501
-    batch_size: int = 100
-    lr: float = 2e-2
-    eval_every: int = 100
+class SparseLinear(Module):
+    """A pruned Linear layer that holds and multiplies only its kept weights.
 
-    def __post_init__(self):
-        for name in ("steps", "batch_size", "eval_every"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-
-
-MLP_NAMES = ("linear1.weight", "linear1.bias", "linear2.weight", "linear2.bias",
-             "linear3.weight", "linear3.bias")
-
-
-class DenseLayers:
-    """The residual MLP's three linear layers as masked dense arrays.
-    Activations are (batch, features)."""
-
-    def __init__(self, params, masks, dtype):
-        self.masks = [np.asarray(masks[n], dtype=dtype) for n in MLP_NAMES]
-        self.trainables = [np.array(params[n], dtype=dtype) * m for n, m in zip(MLP_NAMES, self.masks)]
-
-    def inputs(self, x):
-        return x
-
-    def batch_major(self, out):
-        return out
-
-    def from_batch_major(self, grad):
-        return grad
-
-    def linear(self, layer, h):
-        weight, bias = self.trainables[2 * layer:2 * layer + 2]
-        return h @ weight + bias
-
-    def linear_grads(self, layer, h, d_out, input_grad):
-        """(d input or None, [d weight, d bias]), pruned entries' gradients zeroed."""
-        weight = self.trainables[2 * layer]
-        weight_mask, bias_mask = self.masks[2 * layer:2 * layer + 2]
-        grads = [(h.T @ d_out) * weight_mask, d_out.sum(axis=0) * bias_mask]
-        return (d_out @ weight.T if input_grad else None), grads
-
-    def export(self):
-        return {n: p.copy() for n, p in zip(MLP_NAMES, self.trainables)}
-
-
-class SparseLayers:
-    """The same layers holding only their kept weights (sparse_linear kernels).
-    Activations are transposed, (features, batch); Adam sees the kept values."""
-
-    def __init__(self, params, masks, dtype):
-        self.shapes = [np.shape(params[n]) for n in MLP_NAMES[::2]]
-        self.patterns = [sparse_linear.pattern(masks[n]) for n in MLP_NAMES[::2]]
-        self.bias_masks = [np.asarray(masks[n], dtype=dtype) for n in MLP_NAMES[1::2]]
-        self.trainables = []
-        for pattern, w, b, bm in zip(self.patterns, MLP_NAMES[::2], MLP_NAMES[1::2], self.bias_masks):
-            weight = np.asarray(params[w], dtype=dtype)
-            self.trainables += [weight[pattern.rows, pattern.cols], np.array(params[b], dtype=dtype) * bm]
-
-    def inputs(self, x):
-        return np.ascontiguousarray(x.T)
-
-    def batch_major(self, outT):
-        return outT.T
-
-    def from_batch_major(self, grad):
-        return np.ascontiguousarray(grad.T)
-
-    def linear(self, layer, hT):
-        values, bias = self.trainables[2 * layer:2 * layer + 2]
-        return sparse_linear.forward(hT, self.patterns[layer], values, bias)
-
-    def linear_grads(self, layer, hT, d_outT, input_grad):
-        values = self.trainables[2 * layer]
-        d_hT, d_values = sparse_linear.backward(hT, d_outT, self.patterns[layer], values, input_grad)
-        return d_hT, [d_values, d_outT.sum(axis=1) * self.bias_masks[layer]]
-
-    def export(self):
-        out = {}
-        for layer, (pattern, shape) in enumerate(zip(self.patterns, self.shapes)):
-            weight = np.zeros(shape, dtype=self.trainables[0].dtype)
-            weight[pattern.rows, pattern.cols] = self.trainables[2 * layer]
-            out[MLP_NAMES[2 * layer]], out[MLP_NAMES[2 * layer + 1]] = weight, self.trainables[2 * layer + 1].copy()
-        return out
-
-
-def _forward(layers, x):
-    """h1 = relu(l1 x); h2 = h1 + relu(l2 h1); out = l3 h2. Returns every intermediate."""
-    h0 = layers.inputs(x)
-    z1 = layers.linear(0, h0)
-    h1 = np.maximum(z1, 0)
-    z2 = layers.linear(1, h1)
-    h2 = h1 + np.maximum(z2, 0)
-    return h0, z1, h1, z2, h2, layers.linear(2, h2)
-
-
-def cross_entropy(logits, y):
-    """Mean cross-entropy of logits: (B, C) for labels y: (B,), and its gradient."""
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    rows = np.arange(len(y))
-    d_logits = np.exp(log_probs)
-    d_logits[rows, y] -= 1
-    return float(-log_probs[rows, y].mean()), d_logits / len(y)
-
-
-def loss_and_grads(layers, x, y):
-    """The batch loss and the gradients of layers.trainables (masked), by hand."""
-    h0, z1, h1, z2, h2, out = _forward(layers, x)
-    loss, d_logits = cross_entropy(layers.batch_major(out), y)
-    d_h2, grads3 = layers.linear_grads(2, h2, layers.from_batch_major(d_logits), True)
-    d_z2 = d_h2 * (z2 > 0)
-    d_h1, grads2 = layers.linear_grads(1, h1, d_z2, True)
-    _, grads1 = layers.linear_grads(0, h0, (d_h2 + d_h1) * (z1 > 0), False)
-    return loss, grads1 + grads2 + grads3
-
-
-def evaluate(layers, x, y, chunk=1000):
-    """(mean loss, accuracy) on x: (N, 40), y: (N,)."""
-    loss, correct = 0.0, 0
-    for start in range(0, len(y), chunk):
-        logits = layers.batch_major(_forward(layers, x[start:start + chunk])[-1])
-        yb = y[start:start + chunk]
-        loss += cross_entropy(logits, yb)[0] * len(yb)
-        correct += int((logits.argmax(axis=1) == yb).sum())
-    return loss / len(y), correct / len(y)
-
-
-def train_masked(params, masks, dataset, config=RoundConfig(), sparse=None, snapshot_step=None,
-                 dtype=np.float32):
-    """Train the residual MLP {MLP_NAMES: arrays} with pruned weights held at zero.
-
-    params: (in, out) weights and biases (nn.MLP's names); masks: bool, same
-    names and shapes. sparse: use the kept-weights kernels (default: when the
-    masks' sparsity >= SPARSE_FROM). Returns (final params, curves, the params
-    after step `snapshot_step` or None).
+    weight: (in, out) and bias: (out,) arrays, mask: (in, out) bool. The
+    parameter `weight` is the (nnz,) vector of kept values (row-major order,
+    see sparse_linear), so an optimizer updates only those.
     """
-    params = {n: _array(params[n]) for n in MLP_NAMES}
-    check_masks(params, {n: masks[n] for n in MLP_NAMES})
-    if sparse is None:
-        sparse = sparsity_of(masks) >= SPARSE_FROM
-    layers = (SparseLayers if sparse else DenseLayers)(params, masks, dtype)
-    x, y = dataset["x"].astype(dtype), dataset["y"]
-    sets = {"train": (x, y), "test": (dataset["x_test"].astype(dtype), dataset["y_test"])}
-    rule = adam(config.lr)
-    state, curves, snapshot = rule.init(layers.trainables), _new_curves(), None
-    for step in range(config.steps):
-        loss, grads = loss_and_grads(layers, *fixed_order_batch(x, y, step, config.batch_size))
-        rule.update(layers.trainables, grads, state)
-        if step % config.eval_every == 0 or step == config.steps - 1:
-            _record(curves, layers, sets, step, loss)
-        if step == snapshot_step:
-            snapshot = layers.export()
-    return layers.export(), curves, snapshot
+
+    def __init__(self, weight, bias, mask):
+        super().__init__()
+        self.pattern = sparse_linear.pattern(mask)
+        self.weight = Tensor(np.ascontiguousarray(weight[self.pattern.rows, self.pattern.cols]), requires_grad=True)
+        self.bias = Tensor(np.array(bias), requires_grad=True)
+
+    def forward(self, x, relu=False):
+        return sparse_linear.linear(x, self.pattern, self.weight, self.bias, relu)
+
+    def dense_weight(self, values=None):
+        """The (in, out) weight matrix, zero where pruned, of `values` (default: the current ones)."""
+        values = self.weight.data if values is None else values
+        weight = np.zeros(sparse_linear.shape_of(self.pattern), dtype=values.dtype)
+        weight[self.pattern.rows, self.pattern.cols] = values
+        return weight
 
 
-def _new_curves():
-    return {key: [] for key in ("eval_steps", "batch_loss", "train_loss", "train_acc", "test_loss", "test_acc")}
+def prune(model, masks, sparse=None):
+    """Hold the pruned weights of model's Linear layers at exactly zero.
+
+    masks: {parameter name: bool array} for every parameter (as
+    magnitude_masks gives them); only the weights and biases of Linear
+    layers (with a bias) can be pruned: another parameter's mask must keep
+    every entry, or ValueError. Kept weights keep their values, so pruning
+    a freshly initialised network rewinds a ticket. sparse: replace every
+    Linear by a SparseLinear (default: when sparsity_of(masks) >= SPARSE_FROM),
+    otherwise multiply the pruned entries by 0 in place. The model changes in
+    place. Returns the masks of its parameters now, for train.fit(masks=...),
+    which zeroes the pruned entries' gradients: Adam's moments of a pruned
+    weight then stay 0, and so does its update, 0 / (0 + eps).
+    """
+    check_masks(model.parameters(), masks)
+    linear = dict(_linear_layers(model, ""))
+    prunable = {f"{path}.{kind}" for path in linear for kind in ("weight", "bias")}
+    stuck = [name for name in masks if name not in prunable and not np.all(masks[name])]
+    if stuck:
+        raise ValueError(f"prune: only Linear layers with a bias can be pruned; the masks drop entries of {stuck}")
+    sparse = sparsity_of(masks) >= SPARSE_FROM if sparse is None else sparse
+    for path, (parent, name, layer) in linear.items():
+        weight_mask, bias_mask = masks[f"{path}.weight"], masks[f"{path}.bias"]
+        if sparse:
+            bias = layer.bias.data * np.asarray(bias_mask, dtype=layer.bias.dtype)
+            setattr(parent, name, SparseLinear(layer.weight.data, bias, weight_mask))
+        else:
+            layer.weight.data *= np.asarray(weight_mask, dtype=layer.weight.dtype)
+            layer.bias.data *= np.asarray(bias_mask, dtype=layer.bias.dtype)
+    return {name: np.ones(p.shape, dtype=bool) if sparse and name.endswith(".weight") and name in prunable
+            else np.asarray(masks[name]) for name, p in model.parameters().items()}
 
 
-def _record(curves, layers, sets, step, batch_loss):
-    curves["eval_steps"].append(step)
-    curves["batch_loss"].append(batch_loss)
-    for split, (x, y) in sets.items():
-        loss, acc = evaluate(layers, x, y)
-        curves[f"{split}_loss"].append(loss)
-        curves[f"{split}_acc"].append(acc)
+def _linear_layers(module, prefix):
+    """(path, (parent module, attribute name, layer)) of every Linear with a bias, depth first."""
+    if isinstance(module, Sequential):
+        raise TypeError("prune: a Sequential's layers cannot be swapped; build the model from attributes (nn.MLP)")
+    for name, child in module._children.items():
+        if isinstance(child, Linear) and child.bias is not None:
+            yield f"{prefix}{name}", (module, name, child)
+        elif isinstance(child, Module):
+            yield from _linear_layers(child, f"{prefix}{name}.")
+
+
+def dense_parameters(model, values=None):
+    """{name: array} of model's parameters as dense arrays (a SparseLinear's
+    weight as its (in, out) matrix), copies. values: {name: array} to read
+    instead of the current parameters (train.fit's parameters_at)."""
+    out = {name: np.array(p.data if values is None else values[name]) for name, p in model.parameters().items()}
+    for name, layer in _sparse_layers(model, ""):
+        out[f"{name}.weight"] = layer.dense_weight(None if values is None else values[f"{name}.weight"])
+    return out
+
+
+def _sparse_layers(module, prefix):
+    for name, child in module._children.items():
+        if isinstance(child, SparseLinear):
+            yield f"{prefix}{name}", child
+        elif isinstance(child, Module):
+            yield from _sparse_layers(child, f"{prefix}{name}.")

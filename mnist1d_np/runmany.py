@@ -4,35 +4,40 @@
     results = runmany.run_many(task, configs, folder, workers=None, scheduler=None)
 
 `task(config, context) -> dict` is a module-level function whose result
-depends on `config` alone, a small JSON-able dict (say, model, dataset,
-seed, training settings). Each result is saved as soon as it is done, as
-folder/<config_name(config)>.json with its config inside; a rerun skips the
-runs whose file holds the same config, so an interrupted sweep resumes where
-it stopped. Results come back in config order, and are the same numbers
-whatever the number or kind of workers: every result goes through JSON,
+depends on `config` alone: a small frozen dataclass (or a dict) of exactly
+what the task reads (say, model, dataset, seed, training settings). Each
+result is saved as soon as it is done, as folder/<config_name(config)>.json
+with its config inside; a rerun skips the runs whose file holds the same
+config, so an interrupted sweep resumes where it stopped. Results come back
+in config order, and are the same numbers whatever the number or kind of
+workers: the task always gets its config as JSON gives it back (a dataclass
+rebuilt from it, its lists as tuples), and every result goes through JSON,
 whether it was just computed, sent from a worker or read from disk.
 
 `context.checkpoint_path` is a file in `folder` for this config alone, for the
-task's own step-wise checkpoint. `context.should_stop()` turns True after a
-Ctrl-C: a long task checks it at each checkpoint, and, once it is True,
-saves and raises KeyboardInterrupt.
+task's own resumable loops (resumable.py, train.fit).
 
 Ctrl-C once: no new run starts, the running ones stop at their next
-checkpoint, one line says how to resume, and the program exits with code
-130. Ctrl-C twice: the workers are killed at once (their checkpoints, written
-atomically, stay valid). Workers also die with their parent, even after a
-`kill -9` of it.
+checkpoint (the tasks run inside resumable.stop_when), one line says how to
+resume, and the program exits with code 130. Ctrl-C twice: the workers are
+killed at once (their checkpoints, written atomically, stay valid). Workers
+also die with their parent, even after a `kill -9` of it.
 
 `scheduler="tcp://host:8786"` runs the same map on a dask.distributed cluster
-(`pip install -e ".[cluster]"`; see the README's *Sweeps*).
+(`pip install -e ".[cluster]"`; see the README's *Sweeps*). A task defined in
+the script being run (a chapter) is sent to the scheduler and the workers
+as that file (dask's upload_file), so they import it by name as this process
+does, and a config dataclass defined there goes with it.
 """
 import argparse
 import ctypes
 import dataclasses
 import glob
+import importlib.util
 import json
 import multiprocessing
 import os
+import re
 import shlex
 import signal
 import sys
@@ -41,19 +46,20 @@ import time
 import uuid
 import warnings
 from concurrent.futures import ProcessPoolExecutor
-from typing import Callable
 
-from . import experiment, fileio
+from . import fileio
+from .progress import Progress, lines_only
+from .resumable import stop_when
 
 POLL_SECONDS = 0.05
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+CONNECT_SECONDS = 10   # how long to wait for a dask scheduler to answer
 
 
 @dataclasses.dataclass(frozen=True)
 class Context:
     """What a task gets besides its config."""
-    checkpoint_path: str               # a file for this config's checkpoint
-    should_stop: Callable[[], bool]    # True once the user asked to stop
+    checkpoint_path: str               # a file for this config's checkpoints
 
 
 class Interrupted(SystemExit):
@@ -83,26 +89,43 @@ def add_arguments(parser):
     """Add --workers N and --scheduler ADDRESS to an argparse parser."""
     parser.add_argument("--workers", type=_positive_int, default=_cores(),
                         help="runs in parallel local processes (default: one per core; 1: all in this process)")
-    parser.add_argument("--scheduler", metavar="ADDRESS", default=None,
+    parser.add_argument("--scheduler", metavar="ADDRESS", type=scheduler_address, default=None,
                         help="run on a dask.distributed cluster instead, e.g. tcp://10.0.0.1:8786")
     return parser
+
+
+_ADDRESS = re.compile(r"^(?:(tcp)://)?(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.\-]+):(\d{1,5})$")
+
+
+def scheduler_address(text):
+    """argparse type: a dask scheduler address, tcp://host:port (or host:port)."""
+    match = _ADDRESS.match(text)
+    if not match or not 1 <= int(match.group(3)) <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"expected a dask scheduler address like tcp://10.0.0.1:8786 (scheme://host:port, port "
+            f"1-65535), got {text!r}; `dask scheduler` prints its address when it starts")
+    return text if match.group(1) else f"tcp://{text}"
 
 
 def run_many(task, configs, folder, workers=None, scheduler=None, label="runs"):
     """[task(config, context) for config in configs], saved and resumable.
 
     task: a module-level function (it is sent to worker processes);
-    configs: JSON-able dicts (or frozen dataclasses); folder: where results and
-    checkpoints go; workers: local processes (None: one per core; 1: in this
-    process; a task defined in a notebook always runs here); scheduler: a
-    dask.distributed address, used instead of workers.
+    configs: frozen dataclasses of one class (or JSON-able dicts); folder:
+    where results and checkpoints go; workers: local processes (None: one per
+    core; 1: in this process; a task defined in a notebook always runs here);
+    scheduler: a dask.distributed address, used instead of workers.
     Returns the result dicts, in config order, as JSON would give them back.
     """
+    config_class = _config_class(configs)
     configs = [_normalised_config(c) for c in configs]
     workers = _cores() if workers is None else _check_workers(workers)
+    if scheduler is not None:
+        scheduler = _checked_address(scheduler)
+    folder = os.path.abspath(folder)  # checkpoints on a cluster's workers: the same path there
     os.makedirs(folder, exist_ok=True)
     fileio.clean_temporary_files(folder)
-    sweep = _Sweep(task, configs, str(folder), label)
+    sweep = _Sweep(task, config_class, configs, folder, label)
     if sweep.todo:
         with _CtrlC() as ctrl_c:
             if scheduler is not None:
@@ -119,8 +142,8 @@ def run_many(task, configs, folder, workers=None, scheduler=None, label="runs"):
 class _Sweep:
     """Which configs are finished, which are to do, and saving the new results."""
 
-    def __init__(self, task, configs, folder, label):
-        self.task, self.folder, self.label = task, folder, label
+    def __init__(self, task, config_class, configs, folder, label):
+        self.task, self.config_class, self.folder, self.label = task, config_class, folder, label
         unique = {config_name(c): c for c in configs}
         self.total = len(unique)
         finished = {name: _load_finished(self.result_path(name), config) for name, config in unique.items()}
@@ -128,7 +151,7 @@ class _Sweep:
         self.todo = [(name, c) for name, c in unique.items() if name not in self.results]
         if self.results:
             print(f"{label}: {len(self.results)} of {self.total} already finished in {folder}", file=sys.stderr)
-        self.bar = experiment.Progress(len(self.todo), label) if self.todo else None
+        self.bar = Progress(len(self.todo), label) if self.todo else None
 
     def result_path(self, name):
         return os.path.join(self.folder, name + ".json")
@@ -139,7 +162,7 @@ class _Sweep:
     def save(self, name, config, result):
         """Save a finished run (its checkpoints are then of no use: delete them, both
         the context's path and the identity-named files made from it, name-<hash>.ckpt.npz)."""
-        result = _json_round_trip(result, f"the result of {self.task.__name__}({config})")
+        result = _json_round_trip(result, f"the result of {self.task.__name__}({config})", sort_keys=False)
         fileio.write_json(self.result_path(name), {"config": config, "result": result})
         pattern = glob.escape(os.path.join(self.folder, name)) + "-*.ckpt.npz"
         for path in [self.checkpoint_path(name)] + glob.glob(pattern):
@@ -183,14 +206,49 @@ def _normalised_config(config):
     if dataclasses.is_dataclass(config) and not isinstance(config, type):
         config = dataclasses.asdict(config)
     if not isinstance(config, dict):
-        raise ValueError(f"a config must be a dict (or a dataclass), got {type(config).__name__}: {config!r}")
+        raise ValueError(f"a config must be a dataclass (or a dict), got {type(config).__name__}: {config!r}")
     return _json_round_trip(config, f"config {config!r}")
 
 
-def _json_round_trip(value, what):
-    """value as JSON gives it back (tuples as lists, NumPy numbers as Python's)."""
+def _config_class(configs):
+    """The dataclass of the configs (None for dicts); one class for all of them."""
+    classes = {type(c) for c in configs if dataclasses.is_dataclass(c) and not isinstance(c, type)}
+    if len(classes) > 1:
+        raise ValueError(f"configs must all be of one dataclass, got {sorted(c.__name__ for c in classes)}")
+    if classes and any(not dataclasses.is_dataclass(c) for c in configs):
+        raise ValueError("configs must be all dataclasses or all dicts")
+    return classes.pop() if classes else None
+
+
+def rebuild_config(config_class, config):
+    """What the task gets: the dataclass rebuilt from its JSON (lists as tuples), or the JSON dict."""
+    if config_class is None:
+        return config
+    return config_class(**{name: _tuples(value) for name, value in config.items()})
+
+
+def _tuples(value):
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _tuples(v) for k, v in value.items()}
+    return value
+
+
+def _run_task(task, config_class, config, checkpoint_path, should_stop):
+    """One run, as every path runs it: ("done", result) or ("stopped",)."""
     try:
-        return json.loads(fileio.canonical_json(value))
+        with stop_when(should_stop):
+            return ("done", task(rebuild_config(config_class, config), Context(checkpoint_path)))
+    except KeyboardInterrupt:
+        return ("stopped",)
+
+
+def _json_round_trip(value, what, sort_keys=True):
+    """value as JSON gives it back (tuples as lists, NumPy numbers as Python's); configs
+    with their keys sorted (one text per config), results in their own order."""
+    try:
+        return json.loads(json.dumps(fileio.to_jsonable(value), sort_keys=sort_keys, allow_nan=False))
     except (TypeError, ValueError) as err:
         raise ValueError(f"{what} is not JSON-able: {err}") from None
 
@@ -282,8 +340,8 @@ def _run_here(sweep, ctrl_c):
         for name, config in sweep.todo:
             if ctrl_c.should_stop():
                 break
-            context = Context(sweep.checkpoint_path(name), ctrl_c.should_stop)
-            sweep.save(name, config, sweep.task(config, context))
+            sweep.outcome(name, config, _run_task(sweep.task, sweep.config_class, config,
+                                                  sweep.checkpoint_path(name), ctrl_c.should_stop))
     except KeyboardInterrupt:
         raise sweep.interrupted() from None
     if not sweep.finished():
@@ -306,8 +364,8 @@ def _run_in_processes(sweep, workers, ctrl_c):
                                initializer=_init_worker, initargs=(os.getpid(), ctrl_c.flag))
     try:
         with ctrl_c.ignored():  # a Ctrl-C during start-up would give tracebacks in the workers
-            futures = {pool.submit(_run_in_worker, sweep.task, config, sweep.checkpoint_path(name)):
-                       (name, config) for name, config in sweep.todo}
+            futures = {pool.submit(_run_in_worker, sweep.task, sweep.config_class, config,
+                                   sweep.checkpoint_path(name)): (name, config) for name, config in sweep.todo}
         _collect(sweep, futures, ctrl_c, request_stop=lambda: None)
     except KeyboardInterrupt:
         for process in list(pool._processes.values()):  # no public API before Python 3.14
@@ -374,33 +432,53 @@ def _worker_should_stop():
     return _STOP_FLAG.value != 0
 
 
-def _run_in_worker(task, config, checkpoint_path):
+def _run_in_worker(task, config_class, config, checkpoint_path):
     """In a worker: ("done", result), ("stopped",) or ("not started",)."""
     if _worker_should_stop():
         return ("not started",)
-    try:
-        result = task(config, Context(checkpoint_path, _worker_should_stop))
-    except KeyboardInterrupt:
-        return ("stopped",)
-    return ("done", result)
+    with lines_only():  # the workers share the terminal: whole lines, no redrawing
+        return _run_task(task, config_class, config, checkpoint_path, _worker_should_stop)
 
 
 # ---------------------------------------------------------------- dask.distributed
 
+class ClusterError(SystemExit):
+    """The cluster cannot be used (no dask installed, no scheduler answering,
+    a task it cannot import): exits the program with one line and code 1."""
+
+
+def _checked_address(address):
+    try:
+        return scheduler_address(address)
+    except argparse.ArgumentTypeError as err:
+        raise ValueError(f"scheduler: {err}") from None
+
+
+def check_scheduler(address):
+    """Return quietly if a dask scheduler answers at `address`; otherwise ClusterError."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ClusterError('--scheduler needs dask.distributed: pip install -e ".[cluster]"') from None
+    with _connect(Client, _checked_address(address)):
+        pass
+
+
 def _run_on_dask(sweep, address, ctrl_c):
     """Run the sweep on the dask.distributed scheduler at `address`.
 
-    A cluster-wide dask Event carries the Ctrl-C to the tasks' should_stop.
+    A cluster-wide dask Event carries the Ctrl-C to the tasks' checkpoints.
     Checkpoints go to the same path on the worker's machine (useful with a
     shared file system); results come back here and are saved here.
     """
     try:
         from distributed import Client, Event
     except ImportError:
-        raise ValueError('--scheduler needs dask.distributed: pip install -e ".[cluster]"') from None
-    with Client(address) as client:
+        raise ClusterError('--scheduler needs dask.distributed: pip install -e ".[cluster]"') from None
+    with _connect(Client, address) as client:
+        task, config_class = _shipped(client, sweep.task, sweep.config_class)
         stop = Event(f"mnist1d_np-stop-{uuid.uuid4().hex}", client=client)
-        futures = {client.submit(_run_dask_task, sweep.task, config, sweep.checkpoint_path(name),
+        futures = {client.submit(_run_dask_task, task, config_class, config, sweep.checkpoint_path(name),
                                  stop.name, pure=False): (name, config)
                    for name, config in sweep.todo}
         try:
@@ -410,14 +488,48 @@ def _run_on_dask(sweep, address, ctrl_c):
             raise sweep.interrupted() from None
 
 
-def _run_dask_task(task, config, checkpoint_path, stop_name):
+def _connect(client_class, address):
+    try:
+        return client_class(address, timeout=CONNECT_SECONDS)
+    except OSError as err:  # refused, unreachable or timed out (TimeoutError is an OSError)
+        raise ClusterError(
+            f"--scheduler {address}: no dask scheduler answered within {CONNECT_SECONDS} s "
+            f"({type(err).__name__}). Start one with `dask scheduler` (it prints its address) and "
+            "workers with `dask worker ADDRESS`, or leave --scheduler out to use this machine's cores") from None
+
+
+def _shipped(client, task, config_class):
+    """(task, config class) as the cluster can import them. A task of the script
+    being run (its __main__) is imported here from that file under the file's
+    name, and the file is uploaded to the scheduler and the workers, which
+    import it under the same name."""
+    if task.__module__ != "__main__":
+        return task, config_class
+    path = getattr(sys.modules["__main__"], "__file__", None)
+    if path is None:
+        raise ClusterError(f"{task.__name__} is defined in a notebook or the REPL: dask workers cannot import "
+                           "it; put it in a .py file to run it on a cluster")
+    name = os.path.splitext(os.path.basename(path))[0]
+    module = sys.modules.get(name) or _import_file(name, path)
+    client.upload_file(path)
+    if config_class is not None and config_class.__module__ == "__main__":
+        config_class = getattr(module, config_class.__qualname__)
+    return getattr(module, task.__qualname__), config_class
+
+
+def _import_file(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run_dask_task(task, config_class, config, checkpoint_path, stop_name):
     """On a dask worker: as _run_in_worker, with the stop flag a dask Event."""
     from distributed import Event
     stop = Event(stop_name)
     if stop.is_set():
         return ("not started",)
-    try:
-        result = task(config, Context(checkpoint_path, stop.is_set))
-    except KeyboardInterrupt:
-        return ("stopped",)
-    return ("done", result)
+    with lines_only():
+        return _run_task(task, config_class, config, checkpoint_path, stop.is_set)

@@ -20,6 +20,11 @@ Two tricks make the loops fast:
   row by row (the weights leaving input i), so a row of results is loaded
   and stored once per four multiply-adds instead of once per one.
 
+`linear(x, pattern, values, bias)` is the differentiable op: its
+first-order rule runs the kernels; its Tensor rule (used when a backward is
+itself recorded, create_graph=True) writes the same products with a dense
+W scattered from `values`, so gradients of gradients work too.
+
 Kernels are plain Python functions, jitted on a separate line (cache=True);
 with NUMBA_DISABLE_JIT=1 the plain functions run.
 """
@@ -27,6 +32,9 @@ from collections import namedtuple
 
 import numpy as np
 from numba import njit
+
+from . import ops
+from .tensor import make_op
 
 Pattern = namedtuple("Pattern", "rows cols row_starts col_starts by_col")
 Pattern.__doc__ = """Where the kept weights of an (in, out) mask are.
@@ -118,3 +126,51 @@ def backward(xT, dyT, pattern, values, input_grad=True):
     dxT = np.empty_like(xT) if input_grad else np.empty((1, xT.shape[1]), dtype=xT.dtype)
     backward_kernel(xT, dyT, pattern.cols, pattern.row_starts, values, dxT, dvalues, input_grad)
     return (dxT if input_grad else None), dvalues
+
+
+# ---------------------------------------------------------------- the op
+
+def shape_of(pattern):
+    """(in, out) of the weight matrix a Pattern describes."""
+    return len(pattern.row_starts) - 1, len(pattern.col_starts) - 1
+
+
+def dense_weight(values, pattern):
+    """The (in, out) weight matrix, zero where pruned: a Tensor op (backward: a gather)."""
+    return ops.scatter_add(values, (pattern.rows, pattern.cols), shape_of(pattern))
+
+
+def linear(x, pattern, values, bias, relu=False):
+    """x @ W + bias (then max(., 0) if relu) for the pruned W: (in, out) whose kept
+    entries, at `pattern`, are `values`.
+
+    x: (B, in), values: (nnz,), bias: (out,), Tensors of one float dtype ->
+    (B, out). The kernels work on transposed activations; the output is a
+    transposed view, so the next layer's transpose costs nothing.
+    """
+    x, values, bias = (ops.as_tensor(t) for t in (x, values, bias))
+    n_in, n_out = shape_of(pattern)
+    if x.ndim != 2 or x.shape[1] != n_in or values.shape != pattern.rows.shape or bias.shape != (n_out,):
+        raise ValueError(f"sparse_linear.linear: x {x.shape}, values {values.shape}, bias {bias.shape} "
+                         f"do not fit a ({n_in}, {n_out}) pattern with {len(pattern.rows)} kept weights")
+    xT = np.ascontiguousarray(x.data.T)
+    outT = forward(xT, pattern, values.data, bias.data)
+    if relu:
+        np.maximum(outT, 0, out=outT)
+
+    def vjp(out, g):
+        if relu:
+            g = g * (out.data > 0)  # relu's slope: a constant mask
+        weight = dense_weight(values, pattern)
+        return (ops.matmul(g, weight.T) if x.requires_grad else None,
+                ops.getitem(ops.matmul(x.T, g), (pattern.rows, pattern.cols)) if values.requires_grad else None,
+                ops.sum(g, axis=0) if bias.requires_grad else None)
+
+    def on_arrays(out, g):
+        gT = np.ascontiguousarray(g.T)
+        if relu:
+            gT = gT * (out.T > 0)
+        dxT, dvalues = backward(xT, gT, pattern, values.data, input_grad=x.requires_grad)
+        return (None if dxT is None else dxT.T, dvalues if values.requires_grad else None,
+                gT.sum(axis=1) if bias.requires_grad else None)
+    return make_op("sparse_linear", outT.T, (x, values, bias), vjp, first_order=on_arrays)

@@ -25,15 +25,16 @@ import contextlib
 import gc
 import itertools
 import operator
+import threading
 
 import numpy as np
 
 __all__ = ["Tensor", "grad", "no_grad", "is_grad_enabled", "make_op", "cycle_collector_paused"]
 
 
-class _GradMode:
-    """Whether ops record graph nodes (off inside ``no_grad`` and first-order backward)."""
-    __slots__ = ("enabled",)
+class _GradMode(threading.local):
+    """Whether ops record graph nodes (off inside ``no_grad`` and first-order backward),
+    one flag per thread: two threads (a dask worker's, say) train independently."""
 
     def __init__(self):
         self.enabled = True
@@ -73,7 +74,8 @@ def cycle_collector_paused():
     (chapter 04: ~20 % of an outer step). Used as a decorator of the function
     that builds and drops the graph, it also frees the graph before the
     collector resumes (else the collector's first pass would visit all of
-    it). The previous state is restored.
+    it). The previous state is restored. The collector is one per process:
+    in threads, pause it around the whole work, not in each thread.
     """
     was_enabled = gc.isenabled()
     gc.disable()

@@ -1,51 +1,214 @@
-"""The paper's training loop.
+"""Training loops: one core, `fit`, and the two loops the paper's experiments use.
 
-Adam (lr 1e-2), batch 100, 6000 steps, batches taken in a fixed order
-(`fixed_order_batch`), and every 250 steps the loss and accuracy on
-the full train and test sets. The parameters live in one flat vector (see
-nn.flatten_parameters), so each Adam step is a handful of NumPy calls.
+`fit(model, batches, rule, steps, ...)` is the loop every chapter trains with:
 
-`train` returns the curves; `early_stopped(results)` picks the evaluation
-with the best test accuracy, the selection the paper's Table 1 reports.
+    for step in range(steps):                   # resumable: see resumable.py
+        xb, yb = batches(step)                  # FixedOrder (the paper's) or Shuffled (new order each epoch)
+        loss = loss_fn(model, xb, yb)           # default: cross-entropy of model(xb)
+        g = grad(loss, parameters)              # the autodiff engine; pruned weights' gradients masked to 0
+        rule.update(parameters, g)              # any optimizer of optim.py
+        if step in eval_steps:                  # evaluate(model) -> numbers, appended to the curves,
+            ...                                 # and a checkpoint every `save_every` evaluations
+
+The parameters live in one flat vector (nn.flatten_parameters), so an
+update is a single pass of the optimizer over one array.
+
+On top of it:
+- `train(model, dataset, config)`: the paper's loop. Adam (lr 1e-2), batch
+  100, 6000 steps, batches in a fixed order, and after step 0, 250, 500, ...
+  and the last step, the loss and accuracy on the whole train and test
+  sets. `early_stopped(curves)` picks the evaluation with the best test
+  accuracy, the selection the paper's Table 1 reports.
+- `train_epochs(model, dataset, epochs, rng)`: SGD with momentum over
+  epochs in a new order each, and the error (%) and loss on both sets after
+  every epoch (chapter 06's deep double descent).
 """
 import dataclasses
 import hashlib
-import os
 
 import numpy as np
 
 from . import ops
-from .fileio import checkpoint_path as identity_path, load_checkpoint, save_checkpoint
-from .nn import flatten_parameters
+from .nn import describe, flatten_parameters
 from .optim import adam, sgd
+from .pruning import check_masks
+from .resumable import Resumable
 from .tensor import Tensor, grad, no_grad
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """The paper's defaults."""
-    steps: int = 6000
-    batch_size: int = 100
-    lr: float = 1e-2
-    weight_decay: float = 0.0
-    eval_every: int = 250
+# ---------------------------------------------------------------- batches
 
-    def __post_init__(self):
-        for name in ("steps", "batch_size", "eval_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not self.lr > 0 or self.weight_decay < 0:
-            raise ValueError(f"lr must be > 0 and weight_decay >= 0, got {self.lr}, {self.weight_decay}")
+class FixedOrder:
+    """The paper's batches: batch `step` is examples [start, start + batch_size)
+    with start = step * batch_size mod N. No shuffling; a batch that would run
+    past the end is cut short there. x: (N, ...), y: (N,)."""
+
+    def __init__(self, x, y, batch_size):
+        self.x, self.y, self.batch_size = x, y, _positive("batch_size", batch_size)
+        self.state = {}  # nothing changes as it runs
+        self.identity = {"order": "fixed", "batch_size": batch_size, "data": digest(x, y)}
+
+    def __call__(self, step):
+        start = (step * self.batch_size) % len(self.x)
+        return self.x[start:start + self.batch_size], _rows(self.y, start, start + self.batch_size)
 
 
-def fixed_order_batch(x, y, step, batch_size):
-    """The paper's batch for `step`: examples [start, start + batch_size) with
-    start = step * batch_size mod N. No shuffling; a batch that would run past
-    the end is cut short there. x: (N, ...), y: (N,) -> (xb, yb)."""
-    batch_start = (step * batch_size) % len(y)
-    batch_end = batch_start + batch_size
-    return x[batch_start:batch_end], y[batch_start:batch_end]
+class Shuffled:
+    """Epochs over x: (N, ...) (and y: (N,), or None) in a new order each,
+    rng.permutation(N) drawn at an epoch's first step, in batches of
+    batch_size (the last one smaller if N is not a multiple), as PyTorch's
+    DataLoader(shuffle=True). rng: a numpy Generator; its state is part of
+    the loop's checkpoints."""
 
+    def __init__(self, x, y, batch_size, rng):
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+        self.x, self.y, self.batch_size = x, y, _positive("batch_size", batch_size)
+        self.steps_per_epoch = -(-len(x) // batch_size)
+        self.state = {"rng": rng, "order": np.arange(len(x))}
+        self.identity = {"order": "shuffled", "batch_size": batch_size, "data": digest(x, y),
+                         "rng": rng.bit_generator.state}
+
+    def __call__(self, step):
+        position = step % self.steps_per_epoch
+        order = self.state["order"]
+        if position == 0:
+            order[...] = self.state["rng"].permutation(len(order))
+        rows = order[position * self.batch_size:(position + 1) * self.batch_size]
+        return self.x[rows], None if self.y is None else self.y[rows]
+
+
+def _rows(y, start, end):
+    return None if y is None else y[start:end]
+
+
+def paper_eval_steps(steps, eval_every):
+    """Evaluate after step 0, eval_every, 2 eval_every, ... and after the last one, as the paper's code."""
+    return sorted(set(range(0, steps, _positive("eval_every", eval_every))) | {steps - 1})
+
+
+def epoch_ends(steps_per_epoch, epochs, every=1):
+    """The last step of every `every`-th epoch, and of the last epoch."""
+    ends = {epoch * steps_per_epoch - 1 for epoch in range(every, epochs + 1, _positive("every", every))}
+    return sorted(ends | {epochs * steps_per_epoch - 1})
+
+
+# ---------------------------------------------------------------- the loop
+
+def fit(model, batches, rule, steps, loss=None, evaluate=None, eval_steps=(), masks=None,
+        checkpoint=None, identity=None, save_every=1, label=None, keep_parameters_at=()):
+    """Train model's parameters for `steps` updates; returns the curves.
+
+    batches: FixedOrder or Shuffled; rule: an optim rule (adam(...), sgd(...)).
+    loss(model, xb, yb) -> scalar Tensor; default: cross-entropy of model(xb).
+    evaluate(model) -> {name: number}, called after each step in eval_steps.
+    masks: {parameter name: bool array} for every parameter: the gradient of
+    an entry that is False is zeroed, so a pruned weight that starts at 0
+    stays exactly 0 (Adam's update of it is 0 / (0 + eps)).
+    checkpoint: a path (see resumable.py): the loop is saved at every
+    `save_every`-th evaluation and at the end, and resumes from there. Its
+    identity: `identity` (what the caller's loss and evaluation read), the
+    model (nn.describe), the rule, the schedule, the data, the initial
+    parameters and the masks.
+    keep_parameters_at: steps after which a copy of the parameters is kept.
+    Returns {'train_losses': per step, 'eval_steps', every evaluated name:
+    per evaluation, and 'parameters_at': {step: {name: array}} if kept}.
+    """
+    params = list(model.parameters().values())
+    flat = flatten_parameters(model)
+    flat_grad = np.empty_like(flat)  # reused every step
+    views = [flat_grad[start:start + p.size].reshape(p.shape) for start, p in zip(_offsets(params), params)]
+    mask = None if masks is None else _flat_mask(model, masks, flat.dtype)
+    eval_steps, keep = _steps("eval_steps", eval_steps, steps), _steps("keep_parameters_at", keep_parameters_at, steps)
+    state = {"parameters": flat, "optimizer": rule.init([flat]), "batches": batches.state,
+             "train_losses": np.full(steps, np.nan), "curves": {"eval_steps": []}, "kept": {}}
+    loop = Resumable(checkpoint, {"caller": identity, "model": describe(model), "rule": _describe(rule), "steps": steps,
+                                  "eval_steps": eval_steps, "keep": sorted(keep), "batches": batches.identity,
+                                  "initial_parameters": digest(flat), "masks": None if mask is None else digest(mask)},
+                     state, steps, label)
+    loss = _cross_entropy if loss is None else loss
+    evaluate_after, keep = set(eval_steps), set(keep)
+    evaluations, last_evaluation = len(state["curves"]["eval_steps"]), eval_steps[-1] if eval_steps else None
+    for step in loop:
+        xb, yb = batches(step)
+        value = loss(model, xb, yb)
+        for view, g in zip(views, grad(value, params)):
+            view[...] = g.data
+        if mask is not None:
+            flat_grad *= mask
+        rule.update([flat], [flat_grad], state["optimizer"])
+        state["train_losses"][step] = value.item()
+        loop.show(loss=state["train_losses"][step])
+        if step in keep:
+            state["kept"][str(step)] = flat.copy()
+        if step in evaluate_after:
+            _record(state["curves"], step, {} if evaluate is None else evaluate(model))
+            evaluations += 1
+            if evaluations % save_every == 0 or step == last_evaluation:
+                loop.checkpoint()
+    curves = {"train_losses": state["train_losses"].tolist(), **state["curves"]}
+    if keep:
+        curves["parameters_at"] = {int(s): _split(flat, model) for s, flat in state["kept"].items()}
+    return curves
+
+
+def _cross_entropy(model, xb, yb):
+    return ops.cross_entropy(model(Tensor(xb)), yb)
+
+
+def _record(curves, step, values):
+    curves["eval_steps"].append(step)
+    for name, value in values.items():
+        curves.setdefault(name, []).append(value)
+
+
+def _steps(name, steps, total):
+    steps = sorted({int(s) for s in steps})
+    if steps and not 0 <= steps[0] <= steps[-1] < total:
+        raise ValueError(f"{name} must lie in [0, {total - 1}], got {steps[0]}..{steps[-1]}")
+    return steps
+
+
+def _flat_mask(model, masks, dtype):
+    """The masks of every parameter (named in any order), in the flat vector's order, as 0/1 numbers."""
+    params = model.parameters()
+    check_masks(params, masks)
+    return np.concatenate([np.asarray(masks[name], dtype=bool).ravel() for name in params]).astype(dtype)
+
+
+def _split(flat, model):
+    """{name: array} of a flat parameter vector, in the model's shapes."""
+    params, out = model.parameters(), {}
+    for (name, p), start in zip(params.items(), _offsets(list(params.values()))):
+        out[name] = flat[start:start + p.size].reshape(p.shape)
+    return out
+
+
+def _describe(rule):
+    return {"rule": type(rule).__name__, **vars(rule)}
+
+
+def _offsets(params):
+    """Where each parameter starts in the flat vector (nn.flatten_parameters' order)."""
+    return np.cumsum([0] + [p.size for p in params[:-1]])
+
+
+def _positive(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def digest(*arrays):
+    """A short hash of the arrays' bytes (None counts as nothing): a data fingerprint."""
+    hashed = hashlib.sha256()
+    for a in arrays:
+        if a is not None:
+            hashed.update(np.ascontiguousarray(a).tobytes())
+    return hashed.hexdigest()[:12]
+
+
+# ---------------------------------------------------------------- evaluation
 
 def evaluate(model, x, y, batch_size=1000):
     """(mean cross-entropy loss, accuracy) of model on x: (N, 40), y: (N,)."""
@@ -60,208 +223,91 @@ def evaluate(model, x, y, batch_size=1000):
     return losses / len(y), correct / len(y)
 
 
-def _new_results():
-    return {"train_losses": [], "eval_steps": [], "train_loss": [], "test_loss": [],
-            "train_acc": [], "test_acc": []}
-
-
-def _record_eval(results, model, dataset, step):
+def losses_and_accuracies(model, dataset):
+    """{'train_loss', 'test_loss', 'train_acc', 'test_acc'} on the whole train and test sets."""
     train_loss, train_acc = evaluate(model, dataset["x"], dataset["y"])
     test_loss, test_acc = evaluate(model, dataset["x_test"], dataset["y_test"])
-    for key, value in (("eval_steps", step), ("train_loss", train_loss), ("test_loss", test_loss),
-                       ("train_acc", train_acc), ("test_acc", test_acc)):
-        results[key].append(value)
+    return {"train_loss": train_loss, "test_loss": test_loss, "train_acc": train_acc, "test_acc": test_acc}
 
 
-def train(model, dataset, config=TrainConfig(), checkpoint_path=None, progress=None, should_stop=None):
-    """Train `model` on dataset {'x', 'y', 'x_test', 'y_test'} with the paper's loop.
-
-    The evaluation happens after the update of every step with
-    step % eval_every == 0, as in the paper's code. With checkpoint_path, the
-    run saves its state at every evaluation and resumes from it if restarted.
-    The file is checkpoint_path with a hash of the run's identity (the
-    config, the initial parameters and the data) put before ".ckpt.npz", so a
-    run resumes only its own checkpoint and never overwrites another's.
-    progress: an optional object with update(n, **info) (experiment.Progress).
-    should_stop: an optional function polled after each checkpoint; when it
-    returns True, training stops there by raising KeyboardInterrupt (a rerun
-    resumes from that checkpoint).
-    Returns the curves (see _new_results) plus 'final_test_acc'.
-    """
-    x, y = dataset["x"].astype(_dtype(model), copy=False), dataset["y"]
-    params = list(model.parameters().values())
-    flat = flatten_parameters(model)
-    flat_grad = np.empty_like(flat)  # reused every step
-    grad_views = [flat_grad[start:start + p.size].reshape(p.shape) for start, p in zip(_offsets(params), params)]
-    rule = adam(config.lr, weight_decay=config.weight_decay)
-    state, results, start = rule.init([flat]), _new_results(), 0
-    if checkpoint_path is not None:
-        checkpoint_path, identity = _own_checkpoint(checkpoint_path, flat, dataset, config)
-        start, results = _resume(checkpoint_path, identity, flat, state, results)
-    if progress is not None and start:
-        progress.update(start)
-    for step in range(start, config.steps):
-        xb, yb = fixed_order_batch(x, y, step, config.batch_size)
-        loss = ops.cross_entropy(model(Tensor(xb)), yb)
-        for view, g in zip(grad_views, grad(loss, params)):
-            view[...] = g.data
-        rule.update([flat], [flat_grad], state)
-        results["train_losses"].append(loss.item())
-        if step % config.eval_every == 0 or step == config.steps - 1:
-            _record_eval(results, model, dataset, step)
-            if checkpoint_path is not None:
-                _save(checkpoint_path, identity, flat, state, results, step + 1)
-                if should_stop is not None and should_stop():
-                    raise KeyboardInterrupt
-        if progress is not None:
-            progress.update(1, loss=results["train_losses"][-1])
-    results["final_test_acc"] = results["test_acc"][-1]
-    return results
+EPOCH_CURVES = ("train_error", "test_error", "train_loss", "test_loss")
 
 
-def early_stopped(results):
-    """The evaluation with the highest test accuracy: {'step', 'test_acc', 'train_acc'}."""
-    best = int(np.argmax(results["test_acc"]))
-    return {"step": results["eval_steps"][best], "test_acc": results["test_acc"][best],
-            "train_acc": results["train_acc"][best]}
-
-
-def _offsets(params):
-    """Where each parameter starts in the flat vector (nn.flatten_parameters' order)."""
-    return np.cumsum([0] + [p.size for p in params[:-1]])
+def errors(model, dataset):
+    """{name: value} for EPOCH_CURVES: error (%) and mean loss on the train and test sets."""
+    out = {}
+    for split, (x, y) in (("train", (dataset["x"], dataset["y"])), ("test", (dataset["x_test"], dataset["y_test"]))):
+        loss, accuracy = evaluate(model, x, y)
+        wrong = len(y) - round(accuracy * len(y))  # a count: 30.1 %, not 30.100000000000005
+        out[f"{split}_error"], out[f"{split}_loss"] = 100.0 * wrong / len(y), loss
+    return {name: out[name] for name in EPOCH_CURVES}
 
 
 def _dtype(model):
     return next(iter(model.parameters().values())).dtype
 
 
-def _own_checkpoint(path, flat, dataset, config):
-    """(this run's checkpoint file, its identity). The identity pins everything
-    the run depends on: the loop's settings, the starting weights, the data."""
-    identity = {"train": dataclasses.asdict(config), "dtype": str(flat.dtype),
-                "initial_parameters": _digest(flat), "data": _digest(dataset["x"], dataset["y"])}
-    folder, name = os.path.split(os.fspath(path))
-    stem = name[:-len(".ckpt.npz")] if name.endswith(".ckpt.npz") else os.path.splitext(name)[0]
-    return identity_path(folder or ".", stem, identity), identity
+# ---------------------------------------------------------------- the paper's loop
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """The paper's loop: Adam, `steps` updates of batch_size examples in a
+    fixed order, evaluation after every eval_every-th step. Its defaults are the paper's."""
+    steps: int = 6000
+    batch_size: int = 100
+    lr: float = 1e-2
+    weight_decay: float = 0.0
+    eval_every: int = 250
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "eval_every"):
+            _positive(name, getattr(self, name))
+        if not self.lr > 0 or self.weight_decay < 0:
+            raise ValueError(f"lr must be > 0 and weight_decay >= 0, got {self.lr}, {self.weight_decay}")
 
 
-def _digest(*arrays):
-    """A short hash of the arrays' bytes."""
-    digest = hashlib.sha256()
-    for a in arrays:
-        digest.update(np.ascontiguousarray(a).tobytes())
-    return digest.hexdigest()[:12]
+def train(model, dataset, config=TrainConfig(), checkpoint=None, label=None, masks=None, keep_parameters_at=()):
+    """Train `model` on dataset {'x', 'y', 'x_test', 'y_test'} with the paper's loop.
+
+    The evaluation happens after the update of every step with
+    step % eval_every == 0 and after the last one, as in the paper's code.
+    checkpoint, label, masks, keep_parameters_at: as for fit.
+    Returns fit's curves ('train_losses', 'eval_steps', 'train_loss',
+    'test_loss', 'train_acc', 'test_acc') plus 'final_test_acc'.
+    """
+    x = dataset["x"].astype(_dtype(model), copy=False)
+    rule = adam(config.lr, weight_decay=config.weight_decay)
+    curves = fit(model, FixedOrder(x, dataset["y"], config.batch_size), rule, config.steps,
+                 evaluate=lambda m: losses_and_accuracies(m, dataset),
+                 eval_steps=paper_eval_steps(config.steps, config.eval_every), masks=masks, checkpoint=checkpoint,
+                 identity={"test_data": digest(dataset["x_test"], dataset["y_test"])}, label=label,
+                 keep_parameters_at=keep_parameters_at)
+    curves["final_test_acc"] = curves["test_acc"][-1]
+    return curves
 
 
-def _save(path, identity, flat, state, results, next_step):
-    arrays = {"flat": flat, "m": state["m"][0], "v": state["v"][0]}
-    meta = {"next_step": next_step, "adam_step": state["step"], "results": results}
-    save_checkpoint(path, arrays, meta, identity)
-
-
-def _resume(path, identity, flat, state, results):
-    """Continue from this run's checkpoint, if there is one."""
-    loaded = load_checkpoint(path, identity)
-    if loaded is None:
-        return 0, results
-    arrays, meta = loaded
-    flat[...] = arrays["flat"]
-    state["m"][0][...], state["v"][0][...] = arrays["m"], arrays["v"]
-    state["step"] = meta["adam_step"]
-    return meta["next_step"], meta["results"]
+def early_stopped(curves):
+    """The evaluation with the highest test accuracy: {'step', 'test_acc', 'train_acc'}."""
+    best = int(np.argmax(curves["test_acc"]))
+    return {"step": curves["eval_steps"][best], "test_acc": curves["test_acc"][best],
+            "train_acc": curves["train_acc"][best]}
 
 
 # ---------------------------------------------------------------- epoch-wise SGD (deep double descent)
 
-EPOCH_CURVES = ("train_error", "test_error", "train_loss", "test_loss")
+def train_epochs(model, dataset, epochs, rng, lr=0.01, momentum=0.9, batch_size=100, checkpoint=None,
+                 save_every=25, label=None):
+    """Train `model` with SGD + momentum (torch.optim.SGD's form) for `epochs` epochs
+    of Shuffled batches (rng: a numpy Generator) on dataset {'x', 'y', 'x_test', 'y_test'}.
 
-
-def train_epochs(model, dataset, epochs, rng, lr=0.01, momentum=0.9, batch_size=100,
-                 checkpoint_path=None, checkpoint_every=25, should_stop=None, progress=None):
-    """Train `model` with SGD + momentum (torch.optim.SGD's form) for `epochs` epochs.
-
-    Every epoch visits the training set in a new order, rng.permutation(N),
-    in batches of batch_size (the last one smaller if N is not a multiple), as
-    PyTorch's DataLoader(shuffle=True) does; rng: a numpy Generator. After
-    every epoch the error (%) and mean loss on the whole train and test sets
-    are recorded. dataset: {'x': (N, 40), 'y': (N,), 'x_test', 'y_test'}.
-
-    With checkpoint_path, parameters, momentum, rng state and curves are saved
-    every `checkpoint_every` epochs (and at the end); a restarted run resumes
-    from there and gives the same numbers. As for `train`, the file name gets
-    a hash of the run's identity (settings, initial parameters, data, the
-    rng's initial state), so a run resumes only its own checkpoint.
-    `should_stop()` is polled at those epochs: when it returns True the state
-    is saved and KeyboardInterrupt raised.
-    progress: an optional object with update(n, **info), one unit per epoch.
+    After every epoch the error (%) and mean loss on the whole train and test
+    sets are recorded; a checkpoint is saved every `save_every` epochs.
     Returns {name: list over epochs} for the names in EPOCH_CURVES.
     """
-    x, y = dataset["x"].astype(_dtype(model), copy=False), dataset["y"]
-    flat, rule = flatten_parameters(model), sgd(lr, momentum)
-    state, results, start = rule.init([flat]), {name: [] for name in EPOCH_CURVES}, 0
-    config = {"epochs": epochs, "lr": lr, "momentum": momentum, "batch_size": batch_size}
-    if checkpoint_path is not None:
-        checkpoint_path, identity = _own_epochs_checkpoint(checkpoint_path, flat, dataset, config, rng)
-        start, results = _resume_epochs(checkpoint_path, identity, flat, state, rng, results)
-    for epoch in range(start, epochs):
-        order = rng.permutation(len(y))
-        sgd_epoch(model, flat, rule, state, x[order], y[order], batch_size)
-        _record_errors(results, model, dataset)
-        if (epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs:
-            if checkpoint_path is not None:
-                _save_epochs(checkpoint_path, identity, flat, state, rng, results)
-            if should_stop is not None and should_stop():
-                raise KeyboardInterrupt
-        if progress is not None:
-            progress.update(1, test_error=results["test_error"][-1])
-    return results
-
-
-def sgd_epoch(model, flat, rule, state, x, y, batch_size=100):
-    """One pass over x: (N, 40), y: (N,) in their order, in consecutive batches.
-
-    flat: the model's parameter vector (nn.flatten_parameters), which
-    `rule` (an optim rule, e.g. sgd) updates in place with its `state`.
-    """
-    params = list(model.parameters().values())
-    for start in range(0, len(y), batch_size):
-        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-        grads = grad(ops.cross_entropy(model(Tensor(xb)), yb), params)
-        rule.update([flat], [np.concatenate([g.data.ravel() for g in grads])], state)
-
-
-def _record_errors(results, model, dataset):
-    for split, (x, y) in (("train", (dataset["x"], dataset["y"])),
-                          ("test", (dataset["x_test"], dataset["y_test"]))):
-        loss, accuracy = evaluate(model, x, y)
-        wrong = len(y) - round(accuracy * len(y))  # a count: 30.1 %, not 30.100000000000005
-        results[f"{split}_error"].append(100.0 * wrong / len(y))
-        results[f"{split}_loss"].append(loss)
-
-
-def _own_epochs_checkpoint(path, flat, dataset, config, rng):
-    """(this run's checkpoint file, its identity), named as _own_checkpoint does."""
-    identity = {"train_epochs": config, "dtype": str(flat.dtype), "initial_parameters": _digest(flat),
-                "data": _digest(dataset["x"], dataset["y"]), "rng": rng.bit_generator.state}
-    folder, name = os.path.split(os.fspath(path))
-    stem = name[:-len(".ckpt.npz")] if name.endswith(".ckpt.npz") else os.path.splitext(name)[0]
-    return identity_path(folder or ".", stem, identity), identity
-
-
-def _save_epochs(path, identity, flat, state, rng, results):
-    arrays = {"flat": flat, **({"buf": state["buf"][0]} if "buf" in state else {})}
-    meta = {"sgd_step": state["step"], "rng_state": rng.bit_generator.state, "results": results}
-    save_checkpoint(path, arrays, meta, identity)
-
-
-def _resume_epochs(path, identity, flat, state, rng, results):
-    """(first epoch to run, curves so far) from this run's checkpoint, if there is one."""
-    loaded = load_checkpoint(path, identity)
-    if loaded is None:
-        return 0, results
-    arrays, meta = loaded
-    flat[...] = arrays["flat"]
-    if "buf" in state:
-        state["buf"][0][...] = arrays["buf"]
-    state["step"], rng.bit_generator.state = meta["sgd_step"], meta["rng_state"]
-    return len(meta["results"]["test_error"]), meta["results"]
+    x = dataset["x"].astype(_dtype(model), copy=False)
+    batches = Shuffled(x, dataset["y"], batch_size, rng)
+    curves = fit(model, batches, sgd(lr, momentum), epochs * batches.steps_per_epoch,
+                 evaluate=lambda m: errors(m, dataset), eval_steps=epoch_ends(batches.steps_per_epoch, epochs),
+                 checkpoint=checkpoint, identity={"test_data": digest(dataset["x_test"], dataset["y_test"])},
+                 save_every=save_every, label=label)
+    return {name: curves[name] for name in EPOCH_CURVES}

@@ -3,6 +3,7 @@ processes can import them; run as a script, it is a sweep to interrupt:
 
     python tests/runmany_tasks.py FOLDER TASK N_CONFIGS WORKERS
 """
+import dataclasses
 import json
 import os
 import sys
@@ -10,7 +11,7 @@ import time
 
 import numpy as np
 
-from mnist1d_np import fileio, runmany
+from mnist1d_np import resumable, runmany
 
 STEP_SECONDS = 0.05
 
@@ -28,21 +29,31 @@ def failing(config, context):
 
 
 def counted_steps(config, context):
-    """config["steps"] steps of STEP_SECONDS, checkpointed after each and
-    stopping there when asked. Returns how many steps this call ran."""
+    """config["steps"] steps of STEP_SECONDS, a resumable loop checkpointed after
+    each (and so stopping there when asked). Returns how many steps this call ran."""
     _mark_started(context)
-    loaded = fileio.load_checkpoint(context.checkpoint_path, identity=config)
-    start = 0 if loaded is None else int(loaded[1]["step"])
-    for step in range(start, config["steps"]):
+    loop = resumable.Resumable(context.checkpoint_path, config, {}, config["steps"])
+    for _ in loop:
         time.sleep(STEP_SECONDS)
-        fileio.save_checkpoint(context.checkpoint_path, {}, {"step": step + 1}, identity=config)
-        if context.should_stop():
-            raise KeyboardInterrupt
-    return {"x": config["x"], "steps_run_here": config["steps"] - start}
+        loop.checkpoint()
+    return {"x": config["x"], "steps_run_here": config["steps"] - loop.start}
+
+
+@dataclasses.dataclass(frozen=True)
+class Point:
+    """A config dataclass: the task gets it back as itself, its lists as tuples."""
+    x: int
+    shape: tuple = (2, 3)
+    extra: dict = dataclasses.field(default_factory=lambda: {"a": [1, 2]})
+
+
+def describe(config, context):
+    return {"type": type(config).__name__, "shape_type": type(config.shape).__name__,
+            "extra_a_type": type(config.extra["a"]).__name__, "product": config.x * int(np.prod(config.shape))}
 
 
 def stubborn(config, context):
-    """Never looks at should_stop: sleeps for a minute."""
+    """Never reaches a checkpoint (so never sees a stop request): sleeps for a minute."""
     _mark_started(context)
     time.sleep(60)
     return {"x": config["x"]}

@@ -1,4 +1,5 @@
-"""Chapter scaffolding: flags, progress line, tables, JSON, checkpoints."""
+"""Chapter scaffolding: flags, settings, seeds, progress line, tables, JSON, checkpoints."""
+import dataclasses
 import io
 import json
 import os
@@ -8,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from mnist1d_np import experiment, fileio
+from mnist1d_np import experiment, fileio, progress
 
 
 def test_parser_defaults_and_bad_seed(capsys):
@@ -32,6 +33,96 @@ def test_chapter_settings_quick_overrides_only_its_fields():
     assert experiment.chapter_settings(Settings, {"steps": 30}, quick=False) == Settings()
     assert experiment.chapter_settings(Settings, {"steps": 30}, quick=True) == Settings(steps=30)
     assert experiment.chapter_settings(Settings, {"steps": 30}, True, lr=0.5) == Settings(30, 0.5)
+    # explicit overrides come after the quick ones, as documented
+    assert experiment.chapter_settings(Settings, {"steps": 30}, True, steps=7) == Settings(steps=7)
+
+
+def test_set_reads_each_value_as_its_field_is_typed():
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class Settings:
+        steps: int = 6000
+        lr: float = 1e-2
+        noise_in_g: bool = True
+        meta_hidden: tuple = (100,)
+        loss: str = "info_nce"
+
+    changes = experiment.setting_changes(Settings, ["steps=30", "lr=0.5", "noise_in_g=false",
+                                                    "meta_hidden=100,100", "loss=triplet"])
+    assert changes == {"steps": 30, "lr": 0.5, "noise_in_g": False, "meta_hidden": (100, 100), "loss": "triplet"}
+    for bad, message in (("step=3", "NAME one of steps, lr, noise_in_g, meta_hidden, loss"),
+                         ("steps", "expected NAME=VALUE"), ("steps=many", "steps takes a int"),
+                         ("noise_in_g=maybe", "noise_in_g takes a bool"),
+                         ("meta_hidden=1,x", "meta_hidden takes a tuple of int")):
+        with pytest.raises(ValueError, match=message):
+            experiment.setting_changes(Settings, [bad])
+
+
+def test_start_applies_quick_then_set_and_rejects_bad_ones(tmp_path, capsys):
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class Settings:
+        steps: int = 6000
+        lr: float = 1e-2
+
+    out = ["--out", str(tmp_path / "o")]
+    run = experiment.start("07_demo", "Demo.", Settings, {"steps": 30}, argv=["--quick", "--set", "lr=0.5", *out])
+    assert run.settings == Settings(30, 0.5) and run.quick
+    with pytest.raises(SystemExit):
+        experiment.start("07_demo", "Demo.", Settings, {}, argv=["--set", "lr=fast", *out])
+    assert "--set lr=fast: lr takes a float" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()  # nothing written
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoSettings:
+    steps: int = 6000
+    lr: float = 1e-2
+    models: tuple = ("mlp",)
+
+
+Demo = experiment.task_config("Demo", DemoSettings, ("steps", "lr"), model=str, seed=int, scope=(str, "layer"))
+
+
+def test_a_task_config_holds_the_settings_it_reads_and_its_own_fields(tmp_path):
+    import pickle
+    config = Demo.of(DemoSettings(lr=0.5), model="cnn", seed=3)
+    assert dataclasses.asdict(config) == {"model": "cnn", "seed": 3, "steps": 6000, "lr": 0.5, "scope": "layer"}
+    assert dataclasses.replace(config, scope="global").scope == "global"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.seed = 4
+    assert pickle.loads(pickle.dumps(config)) == config  # found by name, as runmany's workers find it
+    assert Demo.of(DemoSettings(lr=0.5, models=("a", "b")), model="cnn", seed=3) == config  # models: not read
+    with pytest.raises(ValueError, match="DemoSettings has no field \\['stesp'\\]"):
+        experiment.task_config("Bad", DemoSettings, ("stesp",))
+
+
+@pytest.mark.parametrize("change, message", [("steps=0", "steps must be an integer >= 1, got 0"),
+                                             ("lr=-1", "lr must be a number > 0, got -1.0")])
+def test_the_vocabulary_is_checked_before_anything_runs(tmp_path, capsys, change, message):
+    with pytest.raises(SystemExit):
+        experiment.start("07_demo", "Demo.", DemoSettings, {}, argv=["--set", change, "--out", str(tmp_path / "o")])
+    assert message in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_a_seed_whose_initialisations_torch_cannot_take_ends_in_one_line(capsys):
+    assert experiment.seeds(2 ** 32 // 3 - 1, 3)[-1] < 2 ** 32
+    with pytest.raises(experiment.UsageError, match="--seed must be at most 1431655764"):
+        experiment.seeds(2 ** 32 // 3, 3)
+
+    def main():
+        experiment.seeds(2 ** 31, 6, offset=42)
+    with pytest.raises(SystemExit) as stop:
+        experiment.run_chapter_main(main)
+    assert stop.value.code == 2 and capsys.readouterr().err.strip().startswith("error: --seed 2147483648:")
+
+
+def test_seeds_of_two_values_of_seed_never_overlap():
+    assert experiment.seeds(0, 3) == [0, 1, 2] and experiment.seeds(1, 3) == [3, 4, 5]
+    drawn = [s for seed in range(50) for s in experiment.seeds(seed, 4)]
+    assert len(set(drawn)) == len(drawn)
 
 
 def test_parse_args_in_a_notebook_uses_quick(monkeypatch):
@@ -44,7 +135,7 @@ def test_parse_args_in_a_notebook_uses_quick(monkeypatch):
 
 def test_progress_prints_count_and_eta():
     stream = io.StringIO()
-    bar = experiment.Progress(4, "train", stream=stream, log_every=0.0)
+    bar = progress.Progress(4, "train", stream=stream, log_every=0.0)
     for _ in range(4):
         bar.update(loss=0.5)
     lines = stream.getvalue().strip().splitlines()
@@ -54,24 +145,58 @@ def test_progress_prints_count_and_eta():
 
 def test_progress_is_quiet_between_log_intervals():
     stream = io.StringIO()
-    bar = experiment.Progress(1000, "x", stream=stream, log_every=3600)
+    bar = progress.Progress(1000, "x", stream=stream, log_every=3600)
     for _ in range(1000):
         bar.update()
     assert stream.getvalue().count("\n") == 1  # only the final line
+
+
+def test_progress_of_a_resumed_run_counts_only_new_work_in_its_eta(monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr(progress.time, "perf_counter", lambda: now[0])
+    stream = io.StringIO()
+    bar = progress.Progress(100, "x", stream=stream, log_every=0.0, initial=90)
+    now[0] = 5.0
+    bar.update(5)            # 5 units in 5 s: 5 more take 5 s (not 95 units in 5 s)
+    assert "x 95/100 [00:05<00:05]" in stream.getvalue()
+
+
+def test_lines_only_never_redraws_a_terminal_line():
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    with progress.lines_only(log_every=0.0):
+        bar = progress.Progress(2, "w", stream=Terminal())
+    bar.update()
+    bar.update()
+    assert "\r" not in bar.stream.getvalue() and bar.stream.getvalue().count("\n") == 2
 
 
 def test_table_alignment():
     text = experiment.format_table([("CNN", "94 ± 2", 93.5), ("logistic regression", 32, "31")])
     lines = text.splitlines()
     assert lines[0].startswith("quantity") and len({line.index("|") for line in lines if "|" in line}) == 1
-    assert experiment.mean_sd([0.9, 0.92, 0.94], scale=100) == "92.0 ± 1.6"
+    assert str(experiment.mean_sd([0.9, 0.92, 0.94], scale=100)) == "92.0 ± 1.6"
+    assert str(experiment.MeanSD(32, 1)) == "32 ± 1" and experiment.each([0.756, 0.744], 100) == "75.6 / 74.4"
+
+
+def test_paper_vs_run_rows_follow_paper_then_the_measured_only():
+    paper = {"cnn (%)": experiment.MeanSD(94, 2), "lr": 0.62, "trials": (75.6, 74.4), "human": "96 ± 1"}
+    measured = {"extra": (1, 2), "trials": "72.0 / 70.1", "human": None, "lr": 0.6243,
+                "cnn (%)": experiment.mean_sd([93.1, 94.9]), "not run": None}
+    assert experiment.paper_vs_run(paper, measured) == [
+        ("cnn (%)", "94 ± 2", "94.0 ± 0.9"), ("lr", "0.62", "0.6243"), ("trials", "75.6 / 74.4", "72.0 / 70.1"),
+        ("extra", "—", "1 / 2")]
+    with pytest.raises(ValueError, match=r"no measured value for \['lr'\]"):
+        experiment.paper_vs_run(paper, {k: v for k, v in measured.items() if k != "lr"})
 
 
 def test_run_saves_results_with_metadata(tmp_path):
     args = experiment.chapter_parser("07_demo", "").parse_args(["--out", str(tmp_path / "o"), "--seed", "3"])
     run = experiment.Run("07_demo", args, settings={"lr": 0.1})
-    path = run.save_results("results", {"acc": np.float32(0.5), "curve": np.arange(3)})
+    path = run.finish({"acc": np.float32(0.5), "curve": np.arange(3)}, {"acc": 0.6}, {"acc": 0.5})
     record = json.loads(open(path).read())
+    assert record["table"] == [["acc", "0.6", "0.5"]]
     assert record["seed"] == 3 and record["settings"] == {"lr": 0.1}
     assert record["results"] == {"acc": 0.5, "curve": [0, 1, 2]}
     assert record["wall_time_s"] >= 0 and record["machine"]["cpu_count"] >= 1
@@ -86,10 +211,10 @@ def test_the_runs_clock_spans_its_invocations(tmp_path, monkeypatch):
         return experiment.Run("07_demo", parser.parse_args(["--out", str(tmp_path)]), {"steps": steps})
     first = run()
     now[0] += 60
-    first.save_partial({})                                        # then interrupted, after 60 s
+    first._record_time()                                          # then interrupted, after 60 s
     rerun = run()
     now[0] += 2
-    record = json.loads(open(rerun.save_results("results", {})).read())
+    record = json.loads(open(rerun.save_results({})).read())
     assert record["wall_time_s"] == 2.0 and record["total_wall_time_s"] == 62.0
     with rerun.stage("search"):
         now[0] += 5
@@ -155,41 +280,38 @@ def test_out_that_is_a_file_is_refused_at_once(tmp_path, capsys):
     not_a_folder.write_text("mine")
     parser = experiment.chapter_parser("07_demo", "")
     with pytest.raises(SystemExit):
-        parser.parse_args(["--out", str(not_a_folder)])
+        experiment.parse_args(parser, ["--out", str(not_a_folder)])
     assert "exists and is not a folder" in capsys.readouterr().err
-    args = parser.parse_args(["--out", str(tmp_path / "o")])
+    args = experiment.parse_args(parser, ["--out", str(tmp_path / "o")])
     args.out = str(not_a_folder)  # as a notebook might set it
     with pytest.raises(ValueError, match="exists and is not a folder"):
         experiment.Run("07_demo", args)
     assert not_a_folder.read_text() == "mine"
 
 
+@pytest.mark.parametrize("where", ["/proc/nope", "/proc/nope/deeper", "FILE/sub"])
+def test_out_that_cannot_be_made_is_refused_with_one_line(tmp_path, capsys, where):
+    (tmp_path / "FILE").write_text("mine")
+    where = where.replace("FILE", str(tmp_path / "FILE"))
+    if where.startswith("/proc") and not os.path.isdir("/proc/self"):
+        pytest.skip("needs Linux's /proc")
+    with pytest.raises(SystemExit) as stop:
+        experiment.parse_args(experiment.chapter_parser("07_demo", ""), ["--out", where])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert f"--out {where}:" in err and "Traceback" not in err
+    assert os.listdir(tmp_path) == ["FILE"]
+
+
+def test_out_that_can_be_made_is_not_made_until_needed(tmp_path):
+    args = experiment.parse_args(experiment.chapter_parser("07_demo", ""), ["--out", str(tmp_path / "a" / "b")])
+    assert os.listdir(tmp_path) == []
+    run = experiment.Run("07_demo", args)
+    run.path("x.png")
+    assert os.path.isdir(tmp_path / "a" / "b")
+
+
 def test_run_cleans_leftover_temporary_files(tmp_path):
     (tmp_path / ".tmp-999999999-x").write_text("half a checkpoint")
     experiment.Run("07_demo", experiment.chapter_parser("07_demo", "").parse_args(["--out", str(tmp_path)]))
     assert os.listdir(tmp_path) == []
-
-
-def test_partial_results_are_marked_incomplete(tmp_path):
-    args = experiment.chapter_parser("07_demo", "").parse_args(["--out", str(tmp_path)])
-    run = experiment.Run("07_demo", args, settings={"steps": 10})
-    path = run.save_partial({"losses": [1.0, 0.5]})
-    record = json.loads(open(path).read())
-    assert record["complete"] is False and record["results"] == {"losses": [1.0, 0.5]}
-    run.save_results("results", {"losses": [1.0, 0.5, 0.2]})
-    assert json.loads(open(path).read())["complete"] is True
-
-
-def test_run_checkpoint_path_depends_on_the_runs_identity(tmp_path):
-    parser = experiment.chapter_parser("07_demo", "")
-    def run(*argv, steps=10):
-        return experiment.Run("07_demo", parser.parse_args(["--out", str(tmp_path), *argv]), {"steps": steps})
-    path = run().checkpoint_path("meta", data={"seed": 42})
-    assert path == run().checkpoint_path("meta", data={"seed": 42})
-    others = {run("--seed", "1").checkpoint_path("meta", data={"seed": 42}),
-              run("--quick").checkpoint_path("meta", data={"seed": 42}),
-              run(steps=20).checkpoint_path("meta", data={"seed": 42}),
-              run().checkpoint_path("meta", data={"seed": 43})}
-    assert len(others) == 4 and path not in others
-    identity = run().identity(data={"seed": 42})
-    assert identity["seed"] == 0 and identity["mnist1d_np_version"] and identity["data"] == {"seed": 42}

@@ -12,6 +12,8 @@ PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 LAYERS = [
     ("files, threads, figure style", {"fileio", "blas", "plotting"}),
+    ("progress line", {"progress"}),
+    ("resumable loops", {"resumable"}),
     ("data", {"data", "augment"}),
     ("engine", {"tensor"}),
     ("engine: ops", {"ops"}),
@@ -19,13 +21,14 @@ LAYERS = [
     ("fast numerics", {"fastmath"}),
     ("kernel-backed ops", {"conv1d", "gru", "learned_activation", "sparse_linear"}),
     ("layers and models", {"nn"}),
+    ("pruned layers", {"pruning"}),
     ("learning", {"optim", "contrastive"}),
     ("training", {"train"}),
-    ("training with masks", {"pruning"}),
     ("analysis: neighbours and probes", {"probes"}),
     ("analysis: embeddings", {"tsne"}),
+    ("running many", {"runmany"}),
     ("chapter scaffolding", {"experiment"}),
-    ("running many", {"runmany", "report"}),
+    ("reports", {"report"}),
 ]
 LAYER_OF = {module: i for i, (_, modules) in enumerate(LAYERS) for module in modules}
 

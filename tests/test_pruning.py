@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from mnist1d_np import Tensor, data, grad, nn, ops, pruning, sparse_linear
+from mnist1d_np import Tensor, data, grad, nn, ops, pruning, sparse_linear, train
+from mnist1d_np.gradcheck import check_grad
 
 
 def small_mlp_params(hidden=12, seed=0, dtype=np.float64):
@@ -87,16 +88,15 @@ def test_bad_sparsity_raises_a_value_error_naming_it(bad):
         pruning.random_masks({n: p.shape for n, p in params.items()}, bad, np.random.default_rng(0))
 
 
-def test_unknown_scope_and_mismatched_masks_raise_value_errors(small_dataset):
-    _, params = small_mlp_params()
+def test_unknown_scope_and_mismatched_masks_raise_value_errors():
+    model, params = small_mlp_params()
     with pytest.raises(ValueError, match=r"scope must be one of \('layer', 'global'\)"):
         pruning.magnitude_masks(params, 0.5, scope="unit")
     masks = pruning.magnitude_masks(params, 0.5)
     masks["linear2.weight"] = masks["linear2.weight"][:, :-1]
     with pytest.raises(ValueError, match=r"masks\['linear2.weight'\] has shape \(12, 11\)"):
-        pruning.train_masked(params, masks, small_dataset, pruning.RoundConfig(steps=1))
-    with pytest.raises(ValueError, match="steps must be an integer >= 1"):
-        pruning.RoundConfig(steps=0)
+        pruning.prune(model, masks)
+    assert np.array_equal(model.linear2.weight.data, params["linear2.weight"])  # nothing pruned
 
 
 def test_masks_survive_json_packing():
@@ -106,59 +106,141 @@ def test_masks_survive_json_packing():
     assert list(back) == list(masks) and all(np.array_equal(back[n], masks[n]) for n in masks)
 
 
-# ---------------------------------------------------------------- masked training
+# ---------------------------------------------------------------- pruned models, trained by train.train
+
+def pruned_copy(hidden, sparsity, sparse, seed=0, dtype=np.float32):
+    """(model, the init's params, masks, the masks for train.fit) of a pruned residual MLP."""
+    model, init = small_mlp_params(hidden=hidden, seed=seed, dtype=dtype)
+    masks = pruning.magnitude_masks(init, sparsity)
+    return model, init, masks, pruning.prune(model, masks, sparse=sparse)
+
 
 @pytest.mark.parametrize("sparse", [False, True])
 def test_pruned_weights_stay_exactly_zero_under_masked_adam(small_dataset, sparse):
-    _, params = small_mlp_params(hidden=16, dtype=np.float32)
-    masks = pruning.magnitude_masks(params, 0.75)
-    final, curves, _ = pruning.train_masked(params, masks, small_dataset,
-                                            pruning.RoundConfig(steps=200, eval_every=50), sparse=sparse)
-    for name in params:
+    model, init, masks, kept = pruned_copy(16, 0.75, sparse)
+    assert isinstance(model.linear2, pruning.SparseLinear) == sparse
+    curves = train.train(model, small_dataset, train.TrainConfig(steps=200, eval_every=50), masks=kept)
+    final = pruning.dense_parameters(model)
+    for name in init:
         assert (final[name][~masks[name]] == 0).all()
-        moved = final[name][masks[name]] != params[name][masks[name]]
+        moved = final[name][masks[name]] != init[name][masks[name]]
         assert moved.mean() > 0.5  # most kept weights trained (a few units are dead)
     assert pruning.sparsity_of({n: final[n] != 0 for n in final}) == pytest.approx(pruning.sparsity_of(masks))
     assert curves["eval_steps"] == [0, 50, 100, 150, 199]
     assert curves["train_loss"][-1] < curves["train_loss"][0]
 
 
-@pytest.mark.parametrize("layers_class", [pruning.DenseLayers, pruning.SparseLayers])
-def test_rewinding_restores_the_initial_kept_weights_bit_for_bit(small_dataset, layers_class):
-    _, init = small_mlp_params(dtype=np.float32)
-    trained, _, _ = pruning.train_masked(init, pruning.magnitude_masks(init, 0.0), small_dataset,
-                                         pruning.RoundConfig(steps=30))
-    masks = pruning.magnitude_masks(trained, 0.6)   # prune from the trained weights ...
-    rewound = layers_class(init, masks, np.float32).export()   # ... and start from the initial ones
+def test_without_the_masks_pruned_weights_would_move(small_dataset):
+    """The check above can fail: train.train without masks lets the zeros learn."""
+    model, _, masks, _ = pruned_copy(16, 0.75, sparse=False)
+    train.train(model, small_dataset, train.TrainConfig(steps=20, eval_every=10))
+    final = pruning.dense_parameters(model)
+    assert (final["linear2.weight"][~masks["linear2.weight"]] != 0).mean() > 0.5
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_pruning_a_fresh_network_rewinds_the_kept_weights_bit_for_bit(small_dataset, sparse):
+    model, init = small_mlp_params(dtype=np.float32)
+    train.train(model, small_dataset, train.TrainConfig(steps=30))
+    masks = pruning.magnitude_masks(pruning.dense_parameters(model), 0.6)   # prune from the trained weights ...
+    fresh, _ = small_mlp_params(dtype=np.float32)
+    pruning.prune(fresh, masks, sparse=sparse)                               # ... rewound to the initial ones
+    rewound = pruning.dense_parameters(fresh)
     for name in init:
         assert np.array_equal(rewound[name][masks[name]], init[name][masks[name]])
         assert (rewound[name][~masks[name]] == 0).all()
 
 
-def test_hand_written_backward_equals_autograd_of_the_paper_mlp():
-    model, params = small_mlp_params(hidden=9)
-    x, y = np.random.default_rng(1).normal(size=(7, 40)), np.arange(7) % 10
-    masks = pruning.magnitude_masks(params, 0.0)
-    loss, grads = pruning.loss_and_grads(pruning.DenseLayers(params, masks, np.float64), x, y)
-    reference = ops.cross_entropy(model(Tensor(x)), y)
-    expected = grad(reference, list(model.parameters().values()))
-    assert loss == pytest.approx(reference.item(), rel=1e-12)
-    for g, e in zip(grads, expected):
-        np.testing.assert_allclose(g, e.data, rtol=1e-10, atol=1e-14)
+def hand_written_loss_and_grads(params, masks, x, y):
+    """The masked residual MLP's loss and gradients written out in NumPy (an
+    independent reference): h1 = relu(x W1 + b1); h2 = h1 + relu(h1 W2 + b2); W3 h2 + b3."""
+    w1, b1, w2, b2, w3, b3 = (params[n] * masks[n] for n in params)
+    z1 = x @ w1 + b1
+    h1 = np.maximum(z1, 0)
+    z2 = h1 @ w2 + b2
+    h2 = h1 + np.maximum(z2, 0)
+    logits = h2 @ w3 + b3
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    d_logits = np.exp(log_probs)
+    d_logits[np.arange(len(y)), y] -= 1
+    d_logits /= len(y)
+    d_h2 = d_logits @ w3.T
+    d_z2 = d_h2 * (z2 > 0)
+    d_z1 = (d_h2 + d_z2 @ w2.T) * (z1 > 0)
+    grads = [x.T @ d_z1, d_z1.sum(0), h1.T @ d_z2, d_z2.sum(0), h2.T @ d_logits, d_logits.sum(0)]
+    loss = -log_probs[np.arange(len(y)), y].mean()
+    return loss, {n: g * masks[n] for n, g in zip(params, grads)}
 
 
-def test_sparse_and_dense_paths_give_the_same_loss_and_gradients():
-    _, params = small_mlp_params(hidden=11)
-    masks = pruning.random_masks({n: p.shape for n, p in params.items()}, 0.7, np.random.default_rng(2))
+@pytest.mark.parametrize("sparse", [False, True])
+def test_masked_gradients_equal_the_hand_written_ones(sparse):
+    """The engine's gradients of a pruned MLP (the kept-weights kernels when sparse),
+    masked as train.fit masks them, against NumPy by hand (float64)."""
+    model, init, masks, kept = pruned_copy(11, 0.7, sparse, dtype=np.float64)
     x, y = np.random.default_rng(3).normal(size=(6, 40)), np.arange(6)
-    dense_loss, dense_grads = pruning.loss_and_grads(pruning.DenseLayers(params, masks, np.float64), x, y)
-    sparse = pruning.SparseLayers(params, masks, np.float64)
-    sparse_loss, sparse_grads = pruning.loss_and_grads(sparse, x, y)
-    assert sparse_loss == pytest.approx(dense_loss, rel=1e-12)
-    for layer, pattern in enumerate(sparse.patterns):
-        kept = dense_grads[2 * layer][pattern.rows, pattern.cols]
-        np.testing.assert_allclose(sparse_grads[2 * layer], kept, rtol=1e-10, atol=1e-14)
-        np.testing.assert_allclose(sparse_grads[2 * layer + 1], dense_grads[2 * layer + 1], rtol=1e-10, atol=1e-14)
+    loss = ops.cross_entropy(model(Tensor(x)), y)
+    params = model.parameters()
+    engine = dict(zip(params, (g.data * kept[n] for n, g in zip(params, grad(loss, list(params.values()))))))
+    want_loss, want = hand_written_loss_and_grads(init, masks, x, y)
+    assert loss.item() == pytest.approx(want_loss, rel=1e-12)
+    for name, g in engine.items():
+        if sparse and name.endswith(".weight"):
+            pattern = getattr(model, name.split(".")[0]).pattern
+            g_dense = np.zeros(masks[name].shape)
+            g_dense[pattern.rows, pattern.cols] = g
+            g = g_dense
+        np.testing.assert_allclose(g, want[name], rtol=1e-10, atol=1e-14, err_msg=name)
+
+
+# ---------------------------------------------------------------- the kept-weights op
+
+def sparse_case(rng, shape=(7, 5), density=0.6, batch=4):
+    mask = rng.random(shape) < density
+    pattern = sparse_linear.pattern(mask)
+    values = rng.normal(size=len(pattern.rows))
+    return pattern, [rng.normal(size=(batch, shape[0])), values, rng.normal(size=shape[1])]
+
+
+def dense_composition(pattern, relu):
+    def f(x, values, bias):
+        y = x @ sparse_linear.dense_weight(values, pattern) + bias
+        return ops.relu(y) if relu else y
+    return f
+
+
+@pytest.mark.parametrize("relu", [False, True])
+def test_sparse_linear_op_equals_the_dense_masked_composition(rng, relu):
+    pattern, arrays = sparse_case(rng)
+    op = lambda x, v, b: sparse_linear.linear(x, pattern, v, b, relu=relu)
+    composed = dense_composition(pattern, relu)
+    np.testing.assert_allclose(op(*arrays).data, composed(*arrays).data, rtol=1e-12, atol=1e-12)
+    for create_graph in (False, True):  # the kernels' first-order rule, and the recorded Tensor rule
+        for needs_grad in ([True, True, True], [False, True, True]):
+            got, want = (_grads(f, arrays, needs_grad, create_graph) for f in (op, composed))
+            for a, b in zip(got, want):
+                np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def _grads(f, arrays, needs_grad, create_graph):
+    ts = [Tensor(a, requires_grad=n) for a, n in zip(arrays, needs_grad)]
+    y = f(*ts)
+    weights = np.random.default_rng(7).normal(size=y.shape)
+    return [g.data for g in grad((y * weights).sum(), [t for t in ts if t.requires_grad], create_graph=create_graph)]
+
+
+@pytest.mark.parametrize("order", [1, 2])
+@pytest.mark.parametrize("relu", [False, True])
+def test_sparse_linear_op_finite_differences(rng, order, relu):
+    """tanh after the op, so that the second order has something to check."""
+    pattern, arrays = sparse_case(rng)
+    check_grad(lambda x, v, b: ops.tanh(sparse_linear.linear(x, pattern, v, b, relu=relu)), arrays, order=order)
+
+
+def test_sparse_linear_op_rejects_shapes_that_do_not_fit(rng):
+    pattern, (x, values, bias) = sparse_case(rng)
+    with pytest.raises(ValueError, match=r"do not fit a \(7, 5\) pattern"):
+        sparse_linear.linear(x[:, :6], pattern, values, bias)
 
 
 # ---------------------------------------------------------------- sparse kernels
@@ -209,3 +291,17 @@ def test_four_adjacency_depends_on_the_ticket_alone_unlike_the_notebooks_formula
 def test_adjacency_rejects_a_bad_k(k):
     with pytest.raises(ValueError, match=r"k must be an integer in \[1, 8\]"):
         pruning.adjacency(np.ones((8, 3), bool), k)
+
+
+def test_prune_refuses_masks_it_cannot_apply_and_changes_nothing(rng):
+    """A conv layer's weights are not pruned by prune: a mask dropping some is an error, not ignored."""
+    model = nn.ConvNet(rng)
+    before = {name: p.data.copy() for name, p in model.parameters().items()}
+    masks = pruning.magnitude_masks(before, 0.5)
+    with pytest.raises(ValueError, match=r"only Linear layers with a bias can be pruned.*conv1.weight"):
+        pruning.prune(model, masks)
+    assert all(np.array_equal(p.data, before[name]) for name, p in model.parameters().items())
+    keep_convs = {name: m if name.startswith("linear") else np.ones_like(m) for name, m in masks.items()}
+    kept = pruning.prune(model, keep_convs, sparse=False)
+    assert (model.linear.weight.data[~masks["linear.weight"]] == 0).all()
+    assert np.array_equal(model.conv1.weight.data, before["conv1.weight"]) and kept["conv1.weight"].all()

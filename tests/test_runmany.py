@@ -73,7 +73,7 @@ def test_bad_arguments_are_refused(tmp_path):
             runmany.run_many(runmany_tasks.noisy_square, CONFIGS, tmp_path, workers=workers)
     with pytest.raises(ValueError, match="not JSON-able"):
         runmany.run_many(runmany_tasks.noisy_square, [{"x": object()}], tmp_path)
-    with pytest.raises(ValueError, match="must be a dict"):
+    with pytest.raises(ValueError, match="must be a dataclass"):
         runmany.run_many(runmany_tasks.noisy_square, [3], tmp_path)
     assert os.listdir(tmp_path) == []
 
@@ -87,14 +87,36 @@ def test_add_arguments():
         parser.parse_args(["--workers", "0"])
 
 
-def test_dask_cluster_gives_the_local_results(tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_dataclass_config_comes_back_as_itself_from_json(tmp_path, workers):
+    configs = [runmany_tasks.Point(x) for x in range(3)]
+    results = runmany.run_many(runmany_tasks.describe, configs, tmp_path, workers=workers)
+    assert results == [{"type": "Point", "shape_type": "tuple", "extra_a_type": "tuple", "product": 6 * x}
+                       for x in range(3)]
+    with pytest.raises(ValueError, match="one dataclass"):
+        runmany.run_many(runmany_tasks.describe, [runmany_tasks.Point(1), runmany.Context("x")], tmp_path)
+
+
+@pytest.mark.parametrize("address", ["nonsense", "tcp://10.0.0.1", "tcp://host:99999", "http://a:1"])
+def test_a_bad_scheduler_address_is_refused_at_once(tmp_path, address, capsys):
+    parser = runmany.add_arguments(argparse.ArgumentParser())
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--scheduler", address])
+    assert "expected a dask scheduler address like tcp://10.0.0.1:8786" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="scheduler: expected a dask scheduler address"):
+        runmany.run_many(runmany_tasks.noisy_square, CONFIGS, tmp_path / "x", scheduler=address)
+    assert not (tmp_path / "x").exists()
+    assert parser.parse_args(["--scheduler", "10.0.0.1:8786"]).scheduler == "tcp://10.0.0.1:8786"
+
+
+def test_no_scheduler_listening_ends_in_one_line(tmp_path, monkeypatch):
     pytest.importorskip("distributed", reason="dask.distributed is not installed (pip install -e '.[cluster]')")
-    from distributed import LocalCluster
-    local = runmany.run_many(runmany_tasks.noisy_square, CONFIGS, tmp_path / "local", workers=1)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
-        on_dask = runmany.run_many(runmany_tasks.noisy_square, CONFIGS, tmp_path / "dask",
-                                   scheduler=cluster.scheduler_address)
-    assert on_dask == local
+    monkeypatch.setattr(runmany, "CONNECT_SECONDS", 1)
+    with pytest.raises(runmany.ClusterError) as stop:
+        runmany.check_scheduler("tcp://127.0.0.1:1")
+    message = str(stop.value)
+    assert message.startswith("--scheduler tcp://127.0.0.1:1: no dask scheduler answered within 1 s")
+    assert "dask scheduler" in message and "\n" not in message
 
 
 # ---------------------------------------------------------------- real signals

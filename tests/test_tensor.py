@@ -427,3 +427,29 @@ def test_cycle_collector_paused_restores_the_collector():
         assert not gc.isenabled()  # it was off before: it stays off
     finally:
         gc.enable()
+
+
+def test_recording_is_per_thread():
+    """A dask worker runs tasks in threads: one thread inside no_grad (an evaluation)
+    must not stop another thread's graph (a training step) from being recorded."""
+    import threading
+    inside, done, results = threading.Event(), threading.Event(), {}
+
+    def evaluating():
+        with no_grad():
+            inside.set()
+            done.wait(timeout=30)
+
+    def training():
+        inside.wait(timeout=30)
+        try:
+            w = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+            results["grad"] = grad((w * w).sum(), w).data
+        finally:
+            done.set()
+    threads = [threading.Thread(target=evaluating), threading.Thread(target=training)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    np.testing.assert_array_equal(results["grad"], [2.0, 4.0])

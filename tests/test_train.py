@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from mnist1d_np import nn, train
+from mnist1d_np import nn, resumable, train
 from mnist1d_np.data import get_dataset_args, make_dataset
 
 
@@ -58,58 +58,101 @@ def test_same_seed_same_run(dataset):
     assert runs[0] == runs[1]
 
 
-class Interrupt(Exception):
-    pass
+class CountedEvaluations:
+    """Counts the evaluations train.train makes (one per checkpoint)."""
+
+    def __init__(self, monkeypatch):
+        self.steps = 0
+        original = train.losses_and_accuracies
+
+        def counted(model, dataset):
+            self.steps += 1
+            return original(model, dataset)
+        monkeypatch.setattr(train, "losses_and_accuracies", counted)
 
 
-class StopAt:
-    """A progress object that records the steps it is told of, and interrupts
-    training after `limit` steps."""
-
-    def __init__(self, limit):
-        self.limit, self.calls = limit, []
-
-    def update(self, n=1, **info):
-        self.calls.append(n)
-        if sum(self.calls) >= self.limit:
-            raise Interrupt
+def stop_at_checkpoint(n):
+    """A stop request that turns True at the n-th checkpoint, as runmany's after a Ctrl-C."""
+    calls = []
+    return resumable.stop_when(lambda: calls.append(1) or len(calls) >= n)
 
 
-def test_interrupted_run_resumes_to_identical_results(dataset, tmp_path):
+def test_interrupted_run_resumes_to_identical_results(dataset, tmp_path, monkeypatch):
     config = train.TrainConfig(steps=90, eval_every=20)
     straight = train.train(nn.make_model("gru", np.random.default_rng(2)), dataset, config)
     path = tmp_path / "run.ckpt.npz"
-    with pytest.raises(Interrupt):
-        train.train(nn.make_model("gru", np.random.default_rng(2)), dataset, config, path, StopAt(55))
-    resuming = StopAt(10**9)
-    resumed = train.train(nn.make_model("gru", np.random.default_rng(2)), dataset, config, path, resuming)
-    assert resuming.calls[0] == 41  # from the checkpoint of the evaluation at step 40
+    with pytest.raises(KeyboardInterrupt), stop_at_checkpoint(3):   # after the evaluations at 0, 20, 40
+        train.train(nn.make_model("gru", np.random.default_rng(2)), dataset, config, path)
+    evaluations = CountedEvaluations(monkeypatch)
+    resumed = train.train(nn.make_model("gru", np.random.default_rng(2)), dataset, config, path)
+    assert evaluations.steps == 3  # 60, 80 and 89: resumed after step 40
     assert resumed == straight
 
 
-def test_a_run_never_uses_or_overwrites_another_runs_checkpoint(dataset, tmp_path):
+def test_a_killed_run_loses_at_most_one_checkpoint_interval(dataset, tmp_path, monkeypatch):
+    """An exception between checkpoints (a kill, a Ctrl-C outside a sweep) keeps the last one."""
+    config = train.TrainConfig(steps=50, eval_every=10)
+    straight = train.train(nn.make_model("mlp", np.random.default_rng(2)), dataset, config)
+    path = tmp_path / "run.ckpt.npz"
+    steps = []
+    original = train._cross_entropy  # the training loss of each step
+
+    def dies_at_step_35(model, xb, yb):
+        steps.append(1)
+        if len(steps) == 36:
+            raise KeyboardInterrupt
+        return original(model, xb, yb)
+    monkeypatch.setattr(train, "_cross_entropy", dies_at_step_35)
+    with pytest.raises(KeyboardInterrupt):
+        train.train(nn.make_model("mlp", np.random.default_rng(2)), dataset, config, path)
+    monkeypatch.setattr(train, "_cross_entropy", original)
+    evaluations = CountedEvaluations(monkeypatch)
+    assert train.train(nn.make_model("mlp", np.random.default_rng(2)), dataset, config, path) == straight
+    assert evaluations.steps == 2  # 40 and 49: resumed after the checkpoint of step 30
+
+
+def test_a_run_never_uses_or_overwrites_another_runs_checkpoint(dataset, tmp_path, monkeypatch):
     """Other settings, another initialisation, other data: each its own file, each from scratch."""
     path = tmp_path / "run.ckpt.npz"
     model = lambda seed=0: nn.make_model("logistic", np.random.default_rng(seed))
     config = train.TrainConfig(steps=5, eval_every=2)
-    train.train(model(), dataset, config, path)
+    first = train.train(model(), dataset, config, path)
     others = [(model(), dataset, train.TrainConfig(steps=6, eval_every=2)), (model(1), dataset, config),
-              (model(), {**dataset, "y": dataset["y"][::-1].copy()}, config)]
+              (model(), {**dataset, "y": dataset["y"][::-1].copy()}, config),
+              (model(), {**dataset, "y_test": dataset["y_test"][::-1].copy()}, config)]
+    evaluations = CountedEvaluations(monkeypatch)
     for other in others:
-        progress = StopAt(10**9)
-        train.train(*other, path, progress)
-        assert progress.calls[0] == 1  # started from scratch
-    assert len(list(tmp_path.glob("run-*.ckpt.npz"))) == 4
+        before = evaluations.steps
+        train.train(*other, path)
+        assert evaluations.steps - before == len(train.paper_eval_steps(other[2].steps, 2))  # from scratch
+    assert len(list(tmp_path.glob("run-*.ckpt.npz"))) == 5
+    before = evaluations.steps
+    assert train.train(model(), dataset, config, path) == first and evaluations.steps == before  # its own: done
 
 
-def test_stop_request_saves_then_interrupts(dataset, tmp_path):
+def test_stop_request_saves_then_interrupts(dataset, tmp_path, monkeypatch):
     config = train.TrainConfig(steps=30, eval_every=10)
-    with pytest.raises(KeyboardInterrupt):
-        train.train(nn.make_model("mlp", np.random.default_rng(0)), dataset, config, tmp_path / "r.ckpt.npz",
-                    should_stop=lambda: True)
-    progress = StopAt(10**9)
-    train.train(nn.make_model("mlp", np.random.default_rng(0)), dataset, config, tmp_path / "r.ckpt.npz", progress)
-    assert progress.calls[0] == 1  # stopped at the first checkpoint (after step 0): resumes at step 1
+    with pytest.raises(KeyboardInterrupt), stop_at_checkpoint(1):
+        train.train(nn.make_model("mlp", np.random.default_rng(0)), dataset, config, tmp_path / "r.ckpt.npz")
+    evaluations = CountedEvaluations(monkeypatch)
+    train.train(nn.make_model("mlp", np.random.default_rng(0)), dataset, config, tmp_path / "r.ckpt.npz")
+    assert evaluations.steps == 3  # 10, 20, 29: stopped at the first checkpoint (after step 0)
+
+
+def test_masks_and_kept_parameters(dataset):
+    """fit's options: masked entries keep their value; parameters_at is a copy after that step."""
+    model = nn.make_model("logistic", np.random.default_rng(0))
+    before = model.linear.weight.data.copy()
+    masks = {name: np.ones(p.shape, bool) for name, p in model.parameters().items()}
+    masks["linear.weight"][:20] = False
+    curves = train.train(model, dataset, train.TrainConfig(steps=12, eval_every=5), masks=masks,
+                         keep_parameters_at=(4,))
+    after = model.linear.weight.data
+    assert np.array_equal(after[:20], before[:20]) and (after[20:] != before[20:]).all()
+    at_4 = curves["parameters_at"][4]["linear.weight"]
+    assert not np.array_equal(at_4, after) and not np.array_equal(at_4, before)
+    with pytest.raises(ValueError, match=r"keep_parameters_at must lie in \[0, 11\]"):
+        train.train(model, dataset, train.TrainConfig(steps=12), keep_parameters_at=(12,))
 
 
 def test_bad_config_names_the_field():
@@ -117,3 +160,18 @@ def test_bad_config_names_the_field():
         train.TrainConfig(batch_size=0)
     with pytest.raises(ValueError, match="lr"):
         train.TrainConfig(lr=-1.0)
+
+
+def test_a_model_that_computes_otherwise_gets_its_own_checkpoint(dataset, tmp_path, monkeypatch):
+    """Equal weights, another activation: not the same run (nn.describe is part of the identity)."""
+    from mnist1d_np import ops
+
+    def model(activation):
+        rng = np.random.default_rng(0)
+        return nn.Sequential(nn.Linear(40, 16, rng), activation, nn.Linear(16, 10, rng))
+    config = train.TrainConfig(steps=6, eval_every=2)
+    relu = train.train(model(ops.relu), dataset, config, tmp_path / "run.ckpt.npz")
+    evaluations = CountedEvaluations(monkeypatch)
+    tanh = train.train(model(ops.tanh), dataset, config, tmp_path / "run.ckpt.npz")
+    assert evaluations.steps == 4 and tanh != relu  # trained from scratch, not the ReLU run's curves
+    assert tanh == train.train(model(ops.tanh), dataset, config)

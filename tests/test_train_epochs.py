@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from mnist1d_np import nn, train
+from mnist1d_np import nn, resumable, train
 from mnist1d_np.data import get_dataset_args, make_dataset
 
 
@@ -52,18 +52,22 @@ def test_records_real_percent_errors_every_epoch(dataset):
     assert curves["train_loss"][-1] < curves["train_loss"][0]
 
 
-def test_stop_at_checkpoint_then_resume_gives_the_same_numbers(dataset, tmp_path):
+def test_stop_at_checkpoint_then_resume_gives_the_same_numbers(dataset, tmp_path, monkeypatch):
     def run(**kwargs):
         model = nn.make_model("cnn", np.random.default_rng(3), dtype=np.float32)
-        curves = train.train_epochs(model, dataset, 6, np.random.default_rng(4), checkpoint_every=2, **kwargs)
+        curves = train.train_epochs(model, dataset, 6, np.random.default_rng(4), save_every=2, **kwargs)
         return curves, nn.flatten_parameters(model).copy()
     whole, whole_params = run()
     path = str(tmp_path / "run.npz")
     polls = []
-    with pytest.raises(KeyboardInterrupt):
-        run(checkpoint_path=path, should_stop=lambda: polls.append(1) or len(polls) == 2)
+    with pytest.raises(KeyboardInterrupt), resumable.stop_when(lambda: polls.append(1) or len(polls) == 2):
+        run(checkpoint=path)
     assert len(polls) == 2  # polled at epochs 2 and 4 only; stopped after saving epoch 4
-    resumed, resumed_params = run(checkpoint_path=path)
+    epochs = []
+    original = train.errors
+    monkeypatch.setattr(train, "errors", lambda model, data: epochs.append(1) or original(model, data))
+    resumed, resumed_params = run(checkpoint=path)
+    assert len(epochs) == 2  # epochs 5 and 6: the order of epoch 5 comes from the saved generator
     assert resumed == whole
     np.testing.assert_array_equal(resumed_params, whole_params)
 
@@ -72,7 +76,7 @@ def test_another_run_gets_its_own_checkpoint(dataset, tmp_path):
     def run(lr):
         model = nn.make_model("logistic", np.random.default_rng(0))
         return train.train_epochs(model, dataset, 2, np.random.default_rng(0), lr=lr,
-                                  checkpoint_path=str(tmp_path / "run.ckpt.npz"))
+                                  checkpoint=str(tmp_path / "run.ckpt.npz"))
     first = run(0.01)
     second = run(0.02)  # not a resume of the first run: trained from the start
     assert len(second["test_error"]) == 2 and second != first

@@ -1,0 +1,185 @@
+"""Resumable loops: long work that saves its state and, run again, continues where it stopped.
+
+Every loop of the project that saves progress is one of these (the training
+loops, chapter 03's pruning rounds, chapter 05's outer loop, chapter 09's
+embeddings):
+
+    state = {"weights": w, "history": [], "rng": rng}
+    loop = Resumable(path, identity, state, total=100, label="rounds")
+    for i in loop:                    # starts after the last checkpoint; a progress line with ETA
+        ...                           # change state's arrays in place, or replace its other values
+        loop.checkpoint()             # saved atomically; a requested stop happens here
+
+- `state` is a dict whose values are NumPy arrays (and scalars), numpy
+  Generators, dicts or lists of those, or any JSON-able value (NaN and
+  infinities included). A checkpoint holds all of it exactly (arrays
+  without pickle, in an .npz); on a restart the arrays are copied back *in
+  place* (so views of them, a model's parameters say, see the saved
+  values), the generators get their saved state and the other values are
+  replaced in the dict.
+- `identity`: a JSON-able description of everything the loop reads (its
+  config, a fingerprint of its data, its seed) and nothing else. The file is
+  `path` with a hash of the identity put before `.ckpt.npz`, and the identity
+  is stored inside: a checkpoint is only ever used, or overwritten, by the
+  loop that made it, and a change to anything the loop does not read keeps it.
+- The last iteration is always saved, so a finished loop run again does no
+  work and leaves `state` as it ended: a cache (chapter 09's t-SNE).
+- Stopping: inside `with stop_when(should_stop):` (runmany's sweeps use it,
+  for a first Ctrl-C), each checkpoint ends the loop with KeyboardInterrupt
+  once should_stop() is True, right after the state is saved. Elsewhere a
+  Ctrl-C raises KeyboardInterrupt where it lands; the last checkpoint stays
+  valid, so an interruption loses at most one checkpoint interval, and a
+  resumed loop gives the numbers an uninterrupted one gives.
+- path None: nothing is saved or read; the loop still shows its progress and
+  still stops at its checkpoints when asked to.
+"""
+import contextlib
+import contextvars
+import os
+import sys
+import warnings
+
+import numpy as np
+
+from . import fileio
+from .progress import Progress
+
+_STOP = contextvars.ContextVar("mnist1d_np_stop", default=None)
+
+
+@contextlib.contextmanager
+def stop_when(should_stop):
+    """Loops run inside end at their next checkpoint once should_stop() is True."""
+    token = _STOP.set(should_stop)
+    try:
+        yield
+    finally:
+        _STOP.reset(token)
+
+
+def stop_requested():
+    """True when the enclosing stop_when's function says so (False outside any)."""
+    should_stop = _STOP.get()
+    return should_stop is not None and bool(should_stop())
+
+
+def checkpoint_file(path, identity):
+    """folder/stem-<hash of identity>.ckpt.npz for path folder/stem(.ckpt.npz)."""
+    folder, name = os.path.split(os.fspath(path))
+    stem = name[:-len(".ckpt.npz")] if name.endswith(".ckpt.npz") else os.path.splitext(name)[0]
+    return fileio.checkpoint_path(folder or ".", stem, identity)
+
+
+class Resumable:
+    """`for i in Resumable(path, identity, state, total, label)`: i from the first
+    iteration not yet saved to total - 1 (see the module docstring)."""
+
+    def __init__(self, path, identity, state, total, label=None):
+        if not isinstance(state, dict):
+            raise TypeError(f"state must be a dict, got {type(state).__name__}")
+        if isinstance(total, bool) or not isinstance(total, (int, np.integer)) or total < 0:
+            raise ValueError(f"total must be an integer >= 0, got {total!r}")
+        self.state, self.total, self.label = state, int(total), label
+        self.identity = fileio.canonical_identity(identity)
+        self.path = None if path is None else checkpoint_file(path, self.identity)
+        self.start = self.saved = self._restore()
+        self.position, self.info = self.start, {}
+        self.bar = Progress(self.total, label, initial=self.start) if label and self.start < self.total else None
+
+    def __iter__(self):
+        for i in range(self.start, self.total):
+            self.position = i + 1
+            yield i
+            if self.position == self.total and self.saved < self.total:
+                self.checkpoint()
+            if self.bar is not None:
+                self.bar.update(1, **self.info)
+
+    def show(self, **info):
+        """Numbers to show on the progress line (e.g. loss=0.3)."""
+        self.info = info
+
+    def checkpoint(self):
+        """Save the state as it is after the current iteration; then, if a stop
+        was requested (and the loop is not finished), raise KeyboardInterrupt."""
+        if self.path is not None:
+            arrays = {}
+            tree = {"dict": {str(k): _encode(v, arrays) for k, v in self.state.items()}}
+            fileio.save_checkpoint(self.path, arrays, {"position": self.position, "state": tree}, self.identity,
+                                   exact=True)
+        self.saved = self.position
+        if self.position < self.total and stop_requested():
+            raise KeyboardInterrupt
+
+    def _restore(self):
+        if self.path is None:
+            return 0
+        loaded = fileio.load_checkpoint(self.path, self.identity)
+        if loaded is None:
+            return 0
+        arrays, meta = loaded
+        position = int(meta["position"])
+        if position > self.total:  # the identity should have told them apart: never use it
+            warnings.warn(f"ignoring {self.path}: it saved {position} iterations of a loop of {self.total}")
+            return 0
+        _decode_into(self.state, meta["state"], arrays, "state")
+        if 0 < position < self.total:
+            print(f"resuming {self.label or 'a run'} after {position} of {self.total} ({self.path})", file=sys.stderr)
+        return position
+
+
+# ---------------------------------------------------------------- the state, as arrays and JSON
+
+def _encode(value, arrays):
+    """A JSON tree for value; its arrays (and NumPy scalars) go to `arrays` under keys a0, a1, ..."""
+    if isinstance(value, (np.ndarray, np.generic)):
+        key = f"a{len(arrays)}"
+        arrays[key] = np.asarray(value)
+        return {"array" if isinstance(value, np.ndarray) else "scalar": key}
+    if isinstance(value, np.random.Generator):
+        return {"generator": value.bit_generator.state}
+    if isinstance(value, dict) and not _plain(value):
+        return {"dict": {str(k): _encode(v, arrays) for k, v in value.items()}}
+    if isinstance(value, list) and not _plain(value):
+        return {"list": [_encode(v, arrays) for v in value]}
+    if isinstance(value, tuple) and not _plain(value):
+        raise TypeError("a tuple holding arrays cannot be restored in place: make it a list")
+    return {"value": value}  # plain JSON; saved with NaN and infinities as they are
+
+
+def _plain(value):
+    """True for a value with no array, NumPy scalar or generator anywhere inside (plain JSON)."""
+    if isinstance(value, (np.ndarray, np.generic, np.random.Generator)):
+        return False
+    if isinstance(value, dict):
+        return all(_plain(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    return True
+
+
+def _decode_into(live, tree, arrays, where):
+    """Put the saved values of `tree` into the live dict or list `live`."""
+    entries = tree["dict"].items() if "dict" in tree else enumerate(tree["list"])
+    for key, entry in entries:
+        if isinstance(live, list) and key >= len(live):
+            raise ValueError(f"checkpoint: {where} has more entries than the live state")
+        current = live[key] if isinstance(live, list) or key in live else None
+        name = f"{where}[{key!r}]"
+        if "array" in entry:
+            saved = arrays[entry["array"]]
+            if isinstance(current, np.ndarray):
+                if current.shape != saved.shape or current.dtype != saved.dtype:
+                    raise ValueError(f"checkpoint: {name} was saved as {saved.dtype}{saved.shape}, "
+                                     f"the live array is {current.dtype}{current.shape}")
+                current[...] = saved
+            else:
+                live[key] = saved
+        elif "scalar" in entry:
+            live[key] = arrays[entry["scalar"]][()]
+        elif "generator" in entry:
+            current.bit_generator.state = entry["generator"]
+        elif "value" in entry:
+            live[key] = entry["value"]
+        else:
+            _decode_into(current, entry, arrays, name)

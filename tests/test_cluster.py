@@ -1,0 +1,93 @@
+"""Sweeps on a real dask cluster: `dask scheduler` and `dask worker` processes on
+127.0.0.1, started as the README tells users to start them, and the sweep
+chapters run through them with --scheduler, giving the local run's numbers."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+import runmany_tasks
+from mnist1d_np import runmany
+from test_chapters import ROOT
+
+distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed: "
+                                  "pip install -e '.[cluster]' to run the cluster tests")
+
+
+def dask_command():
+    here = os.path.join(os.path.dirname(sys.executable), "dask")
+    return here if os.path.exists(here) else shutil.which("dask")
+
+
+@pytest.fixture(scope="module")
+def scheduler(tmp_path_factory):
+    """The address of a real scheduler and a worker, as the README starts them: `dask worker ADDRESS`,
+    one process with a thread per core (2 here, so that two tasks run in threads of one process)."""
+    folder = tmp_path_factory.mktemp("dask")
+    address_file, dask = folder / "scheduler.json", dask_command()
+    assert dask, "the `dask` command of dask.distributed is not on PATH"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(ROOT, "tests"), os.environ.get("PYTHONPATH", "")]))
+    processes = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                                   "--scheduler-file", str(address_file)], cwd=folder, env=env,
+                                  stdout=subprocess.DEVNULL, stderr=open(folder / "scheduler.log", "w"))]
+    try:
+        deadline = time.monotonic() + 60
+        while not address_file.exists():
+            assert time.monotonic() < deadline and processes[0].poll() is None, (folder / "scheduler.log").read_text()
+            time.sleep(0.1)
+        time.sleep(0.2)  # the file is written whole, but give the scheduler a moment
+        address = json.loads(address_file.read_text())["address"]
+        processes.append(subprocess.Popen([dask, "worker", address, "--nthreads", "2",
+                                           "--no-dashboard", "--local-directory", str(folder / "workers")],
+                                          cwd=folder, env=env, stdout=subprocess.DEVNULL,
+                                          stderr=open(folder / "worker.log", "w")))
+        with distributed.Client(address, timeout=30) as client:
+            client.wait_for_workers(1, timeout=60)
+        yield address
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def run_chapter(name, out, *flags):
+    script = os.path.join(ROOT, "chapters", f"{name}.py")
+    proc = subprocess.run([sys.executable, script, "--quick", "--out", str(out), *flags],
+                          capture_output=True, text=True, timeout=600, cwd=out.parent)
+    return proc
+
+
+@pytest.mark.parametrize("name", ["02_classifiers", "08_pooling", "03_lottery_tickets", "06_double_descent"])
+def test_a_sweep_chapter_on_the_cluster_gives_the_local_numbers(scheduler, tmp_path, name):
+    on_cluster = run_chapter(name, tmp_path / "cluster", "--scheduler", scheduler)
+    assert on_cluster.returncode == 0, on_cluster.stderr[-3000:]
+    local = run_chapter(name, tmp_path / "local", "--workers", "2")
+    assert local.returncode == 0, local.stderr[-3000:]
+    results = [json.loads((tmp_path / where / "results.json").read_text())["results"] for where in ("cluster", "local")]
+    assert results[0] == results[1]
+
+
+def test_a_task_of_an_importable_module_runs_on_the_cluster(scheduler, tmp_path):
+    configs = [runmany_tasks.Point(x) for x in range(4)]
+    local = runmany.run_many(runmany_tasks.describe, configs, tmp_path / "local", workers=1)
+    assert runmany.run_many(runmany_tasks.describe, configs, tmp_path / "dask", scheduler=scheduler) == local
+
+
+@pytest.mark.parametrize("address, code, message", [
+    ("nonsense", 2, "--scheduler: expected a dask scheduler address like tcp://10.0.0.1:8786"),
+    ("tcp://127.0.0.1:1", 1, "--scheduler tcp://127.0.0.1:1: no dask scheduler answered within")])
+def test_a_bad_address_ends_the_chapter_in_one_line_before_anything_is_written(tmp_path, address, code, message):
+    proc = run_chapter("02_classifiers", tmp_path / "out", "--scheduler", address)
+    assert proc.returncode == code and "Traceback" not in proc.stderr
+    assert message in proc.stderr.strip().splitlines()[-1]
+    if code == 1:
+        assert "dask scheduler" in proc.stderr and "dask worker" in proc.stderr  # how to start one
+    assert not (tmp_path / "out").exists()
