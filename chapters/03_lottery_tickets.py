@@ -89,7 +89,7 @@ Run: python chapters/03_lottery_tickets.py              (2 trials x 2 methods x 
      python chapters/03_lottery_tickets.py --quick      (hidden 100, 10 rounds, 300 steps)
      python chapters/03_lottery_tickets.py --ablations  (+ the ablations)
      --notebook-checkpoint, --workers N, --scheduler ADDRESS.
---seed S: trial t starts from torch seed 42 + S * seeds + t (the panels'
+--seed S (0-49): trial t starts from torch seed 42 + S * seeds + t (the panels'
 "reinit": 142 + S * seeds + t) and draws its random masks from the seed too, so two seeds
 share no initialisation. Every finished round is saved: after Ctrl-C or a
 kill, rerun the same command to continue, with identical results. The
@@ -216,8 +216,14 @@ def train_ticket(config, masks=None, keep_at=(), checkpoint=None):
 
 
 def seed_of(settings, base, seed, trial):
-    """Trial `trial` of --seed `seed` starts from torch seed base + seed * trials + trial."""
-    return experiment.seeds(seed, settings.seeds, offset=base)[trial]
+    """Trial `trial` of --seed `seed` starts from torch seed base + seed * trials + trial. The
+    search's seeds stay below the panels' reinit seeds, so that no two networks share one."""
+    seeds = experiment.seeds(seed, settings.seeds, offset=base)
+    if base < settings.reinit_seed <= seeds[-1]:
+        raise experiment.UsageError(f"--seed {seed}: its trials would start from torch seeds {seeds[0]}-{seeds[-1]}, "
+                                    f"which reach the reinit panels' (from reinit_seed {settings.reinit_seed}): "
+                                    f"--seed must be at most {(settings.reinit_seed - base) // settings.seeds - 1}")
+    return seeds[trial]
 
 
 # %% The search: prune, rewind, retrain, every round saved
@@ -494,6 +500,7 @@ def main():
                            flags=lambda parser: parser.add_argument(
                                "--notebook-checkpoint", action="store_true",
                                help="prune from the weights after step checkpoint_step (1000), as the notebook did"))
+    seed_of(run.settings, run.settings.torch_seed, run.args.seed, 0)  # a --seed too large ends here
     index = ticket_round(run.settings)
     with run.stage("search and panels"):  # its time over every invocation, for the table
         found = run_search(run)

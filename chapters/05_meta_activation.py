@@ -41,10 +41,11 @@ Run: python chapters/05_meta_activation.py              (301 outer steps)
 The outer loop saves a checkpoint after every step; rerun the same command
 to continue an interrupted run (the result is identical). A finished
 metalearning is kept: changing only seeds (the comparison's) reuses it.
---seed S: g starts from default_rng(S), the inner run of outer step t from
-an initialisation and noise seeded by (S, t, 0) and (S, t, 1), and the final
-comparison's run i by (S, i, 2) and (S, i, 3): initialisations that no
-metalearning saw, and two seeds share none.
+--seed S: g starts from default_rng((S, 0, 4)), the inner run of outer step
+t from an initialisation and noise seeded by (S, t, 0) and (S, t, 1), and the
+final comparison's run i by (S, i, 2) and (S, i, 3): initialisations that no
+metalearning saw, and two seeds share none. (Not default_rng(S): NumPy's
+SeedSequence gives default_rng(S) the stream of default_rng((S, 0, 0)).)
 
 Try it:
 - `--set noise=0`: the notebook's noise is a regulariser. Without it, does
@@ -191,12 +192,12 @@ def meta_step(theta, settings, dataset, seed, outer_step):
 
 
 def metalearn(settings, dataset, seed, checkpoint=None, label="metalearn"):
-    """Outer SGD on g's parameters from their initialisation by `seed`, with clipped meta-gradients,
+    """Outer SGD on g's parameters from their initialisation by (seed, 0, 4), with clipped meta-gradients,
     saved to `checkpoint` (a path, see resumable.py) after every outer step.
     Returns (theta, history); history keeps theta at every tenth of the run (its snapshots)."""
     fields = {f.name: getattr(settings, f.name) for f in dataclasses.fields(Metalearning)}
     identity = {"metalearning": fields, "seed": seed, "data": train.digest(*dataset.values())}
-    state = {"theta": init_meta_params(settings, np.random.default_rng(seed)),
+    state = {"theta": init_meta_params(settings, np.random.default_rng([seed, 0, 4])),
              "history": {"meta_loss": [], "test_acc": [], "snapshots": {}, "seconds": 0.0}}
     loop = resumable.Resumable(checkpoint, identity, state, settings.outer_steps, label)
     theta, history = state["theta"], state["history"]  # as the checkpoint left them

@@ -40,7 +40,7 @@ Run: python chapters/07_self_supervised.py               (200 epochs + probes + 
      python chapters/07_self_supervised.py --ablations   (the runs of ABLATIONS: projection heads of 0-3
                                                           layers, five losses, tau in {0.1, 0.5, 1}, train+test)
 Training saves a checkpoint (parameters, Adam state, the random generator)
-at every evaluation (every eval_every epochs): Ctrl-C, then the same command
+at every evaluation (every eval_every_epochs epochs): Ctrl-C, then the same command
 continues, and the numbers are identical to an uninterrupted run. The
 ablation runs are a sweep (--workers local processes, or a dask cluster with
 --scheduler; see the README's *Sweeps*), each saved when done.
@@ -90,7 +90,7 @@ class Training:
     slope_sd: float = 0.04
     offset_sd: float = 0.3
     train_on: str = "train"           # "train" (the notebook) or "train+test" (the paper's text)
-    eval_every: int = 10              # epochs between kNN / linear-probe evaluations (and checkpoints)
+    eval_every_epochs: int = 10       # epochs between kNN / linear-probe evaluations (and checkpoints)
     knn_k: int = 10
     dtype: str = "float32"            # as PyTorch's default
 
@@ -125,7 +125,7 @@ def read(run):
                                predictor_hidden=run.predictor_hidden if run.loss == "negative_free" else None)
 
 
-QUICK = dict(epochs=20, eval_every=10, tsne_points=500, tsne_iterations=300)
+QUICK = dict(epochs=20, eval_every_epochs=10, tsne_points=500, tsne_iterations=300)
 LAYER_LABELS = {"input": "input pixels", "conv1": "conv1", "conv2": "conv2", "conv3": "conv3 (encoder)",
                 "hidden1": "projector hidden", "hidden2": "projector hidden 2", "output": "projector output"}
 NOTEBOOK_LAYERS = {"input": 32.8, "conv1": 75.1, "conv2": 80.9, "conv3": 82.1, "hidden1": 76.1, "output": 75.0}
@@ -203,7 +203,7 @@ def views_loss(config, rng):
 def train_simclr(config, dataset, checkpoint=None):
     """Train a network from config.seed (resuming from `checkpoint`): (net, its history: 'epoch_losses' (the mean
     loss of every epoch) and 'epoch', 'knn', 'linear': the evaluations of the untrained net (epoch 0), then every
-    eval_every epochs and after the last one)."""
+    eval_every_epochs epochs and after the last one)."""
     net, rng = build(config)
     untrained = evaluate(net, dataset, config)  # before fit: fit puts a checkpoint's parameters into net
     x = np.concatenate([dataset["x"], dataset["x_test"]]) if config.train_on == "train+test" else dataset["x"]
@@ -212,7 +212,7 @@ def train_simclr(config, dataset, checkpoint=None):
     probe_data = train.digest(dataset["x"], dataset["y"], dataset["x_test"], dataset["y_test"])  # what evaluate reads
     curves = train.fit(net, batches, optim.adam(config.lr), config.epochs * per_epoch, loss=views_loss(config, rng),
                        evaluate=lambda model: evaluate(model, dataset, config), label="SimCLR steps",
-                       eval_steps=train.epoch_ends(per_epoch, config.epochs, every=config.eval_every),
+                       eval_steps=train.epoch_ends(per_epoch, config.epochs, every=config.eval_every_epochs),
                        checkpoint=checkpoint, identity={"trial": dataclasses.asdict(config), "probe_data": probe_data})
     return net, {"epoch_losses": [float(np.mean(row)) for row in np.reshape(curves["train_losses"], (-1, per_epoch))],
                  "epoch": [0] + [(step + 1) // per_epoch for step in curves["eval_steps"]],

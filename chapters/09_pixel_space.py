@@ -59,17 +59,19 @@ class Settings:
     train_points: int = 4000       # the frozen set's train split ...
     test_points: int = 1000        # ... and test split: 5000 points in each t-SNE
     perplexity: float = 30.0
-    n_iter: int = 1000             # t-SNE iterations, the first exaggeration_iter exaggerated
+    tsne_iterations: int = 1000    # t-SNE iterations, the first exaggeration_iter exaggerated
     exaggeration_iter: int = 250
     metric: str = "euclidean"      # for t-SNE and kNN
-    k: int = 10                    # kNN neighbours, and trustworthiness@k
+    knn_k: int = 10                # kNN neighbours, and trustworthiness@knn_k
     notebook_tol: float = 1e-2     # the notebook's LogisticRegression tolerance
     steps: int = 6000              # Adam updates of chapter 02's CNN (the paper's loop: train.TrainConfig)
     dtype: str = "float32"         # as PyTorch's default
 
 
-QUICK = dict(train_points=800, test_points=200, n_iter=300, exaggeration_iter=100, steps=300)
-TSNE_SETTINGS = ("perplexity", "n_iter", "exaggeration_iter", "metric")  # what an embedding depends on
+QUICK = dict(train_points=800, test_points=200, tsne_iterations=300, exaggeration_iter=100, steps=300)
+# What an embedding depends on: tsne.tsne's keywords and the settings that give them
+TSNE_SETTINGS = {"perplexity": "perplexity", "n_iter": "tsne_iterations", "exaggeration_iter": "exaggeration_iter",
+                 "metric": "metric"}
 PAPER = {"kNN test acc., pixels (%)": 59.6, "linear probe test acc., pixels (%)": 32.8,
          "CNN test acc., final / early-stopped (%)": experiment.MeanSD(94, 2),  # Table 1 (early-stopped)
          # scikit-learn's Barnes-Hut TSNE on the 5000 points (not the paper's: our reference)
@@ -87,10 +89,10 @@ def frozen_subset(settings):
 def embed(points, settings, cache, name):
     """t-SNE of points (n, d): (embedding (n, 2), KL). `cache`: a path where the
     finished embedding is kept, under the points and TSNE_SETTINGS."""
-    args = {field: getattr(settings, field) for field in TSNE_SETTINGS}  # tsne.tsne's keywords
+    args = {keyword: getattr(settings, field) for keyword, field in TSNE_SETTINGS.items()}
     state = {"embedding": None, "kl": None}
     for _ in resumable.Resumable(cache, {"points": train.digest(points), **args}, state, total=1):
-        bar = Progress(settings.n_iter, f"t-SNE ({name})")
+        bar = Progress(settings.tsne_iterations, f"t-SNE ({name})")
         state["embedding"], state["kl"] = tsne.tsne(
             points, **args, callback=lambda i, kl, y: bar.update(tsne.PROGRESS_EVERY, KL=kl))
     return state["embedding"], state["kl"]
@@ -104,10 +106,10 @@ def analyse(name, train_x, test_x, subset, settings, cache):
     loose = probes.linear_probe(train_x, train_y, test_x, test_y, tol=settings.notebook_tol)
     points = np.concatenate([train_x, test_x])
     embedding, kl = embed(points, settings, cache, name)
-    return {"knn_acc": 100 * probes.knn_accuracy(train_x, train_y, test_x, test_y, settings.k, settings.metric),
+    return {"knn_acc": 100 * probes.knn_accuracy(train_x, train_y, test_x, test_y, settings.knn_k, settings.metric),
             "probe_acc": 100 * probe["accuracy"], "probe_acc_at_notebook_tol": 100 * loose["accuracy"],
             "probe": probe, "probe_at_notebook_tol": loose, "kl": kl,
-            "trustworthiness": probes.trustworthiness(points, embedding, settings.k, settings.metric)}, embedding
+            "trustworthiness": probes.trustworthiness(points, embedding, settings.knn_k, settings.metric)}, embedding
 
 
 def train_cnn(settings, seed, checkpoint):
@@ -159,7 +161,7 @@ def main():
     results, maps, labels = pixels_and_cnn(run.settings, run.args.seed, run.path)
     run.save_figure(plot_embeddings(maps, labels), "tsne")
     run.finish(results, PAPER, measured(results), title=f"{len(labels)} points ({run.settings.train_points} "
-               f"train + {run.settings.test_points} test), kNN with k = {run.settings.k}")
+               f"train + {run.settings.test_points} test), kNN with k = {run.settings.knn_k}")
 
 
 if __name__ == "__main__":

@@ -94,7 +94,8 @@ def chapter_settings(settings_class, quick_overrides, quick, **overrides):
     return dataclasses.replace(settings, **overrides)
 
 
-COUNTS = ("steps", "batch_size", "eval_every", "seeds", "epochs", "rounds", "outer_steps", "hidden_size")
+COUNTS = ("steps", "batch_size", "eval_every", "eval_every_epochs", "seeds", "epochs", "rounds", "outer_steps",
+          "hidden_size")
 RATES = ("lr", "outer_lr")
 DTYPES = ("float32", "float64")
 

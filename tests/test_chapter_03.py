@@ -119,3 +119,13 @@ def test_chapter_03_quick(tmp_path):
     #                         full run: at this scale the shuffled panel keeps part of the edge.)
     for figure in ("panels_ab", "panels_cf", "panel_g"):
         assert (tmp_path / f"{figure}.png").stat().st_size > 10_000
+
+
+def test_a_seed_whose_trials_would_reach_the_reinit_seeds_is_refused_before_anything_is_written(tmp_path):
+    """--seed 50 would train trial 0 from torch seed 142, --seed 0's reinit panel: refused in one line."""
+    script = os.path.join(ROOT, "chapters", "03_lottery_tickets.py")
+    proc = subprocess.run([sys.executable, script, "--quick", "--seed", "50", "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--seed must be at most 49" in proc.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*"))

@@ -95,7 +95,7 @@ def test_chapter_05_quick(tmp_path):
     assert accuracy["learned"] > max(accuracy["relu"], accuracy["elu"], accuracy["swish"]) + 0.05
     # Pinned from a quick run (float32 kernels: their summation order may differ on another
     # CPU by ~1e-6); a wrong meta-gradient moves these by far more.
-    np.testing.assert_allclose(meta_loss[-1], 1.54165053, rtol=1e-3)
-    assert abs(accuracy["learned"] - np.mean([0.43, 0.442, 0.444])) < 0.02
+    np.testing.assert_allclose(meta_loss[-1], 1.56783807, rtol=1e-3)
+    assert abs(accuracy["learned"] - np.mean([0.438, 0.448, 0.416])) < 0.02
     assert "learned minus best of ReLU/ELU/Swish (points) | > 5" in stdout
     assert_real_png(tmp_path / "activation.png")

@@ -18,7 +18,7 @@ def tiny_dataset():
 
 
 def tiny(**overrides):
-    return chapter.Trial(**{"epochs": 4, "eval_every": 2, **overrides})
+    return chapter.Trial(**{"epochs": 4, "eval_every_epochs": 2, **overrides})
 
 
 def test_quick_run_learns_a_representation(tmp_path):
@@ -64,7 +64,7 @@ def test_a_checkpoint_of_another_run_is_not_used(tiny_dataset, tmp_path):
 
 
 def test_t_sne_settings_keep_the_training_checkpoint(tiny_dataset, tmp_path, monkeypatch):
-    settings = chapter.Settings(epochs=2, eval_every=2)
+    settings = chapter.Settings(epochs=2, eval_every_epochs=2)
     moved = dataclasses.replace(settings, tsne_points=50, tsne_iterations=100)
     assert chapter.trial(moved, 0) == chapter.trial(settings, 0) != chapter.trial(settings, 1)
     path = str(tmp_path / "ckpt.npz")

@@ -36,13 +36,13 @@ def test_chapter_09_quick_and_rerun_from_its_caches(tmp_path):
 
 def test_an_embedding_is_cached_under_its_points_and_t_sne_settings(tmp_path, monkeypatch):
     points = np.random.default_rng(0).normal(size=(120, 5))
-    settings = chapter.Settings(n_iter=100, exaggeration_iter=50, perplexity=10.0)
+    settings = chapter.Settings(tsne_iterations=100, exaggeration_iter=50, perplexity=10.0)
     calls = []
     real_tsne = chapter.tsne.tsne
     monkeypatch.setattr(chapter.tsne, "tsne", lambda *a, **kw: calls.append(kw) or real_tsne(*a, **kw))
     cache = str(tmp_path / "tsne_points")
     first, kl = chapter.embed(points, settings, cache, "points")
-    again, kl_again = chapter.embed(points, dataclasses.replace(settings, steps=5, k=3), cache, "points")
+    again, kl_again = chapter.embed(points, dataclasses.replace(settings, steps=5, knn_k=3), cache, "points")
     assert len(calls) == 1 and kl_again == kl  # settings the t-SNE does not read keep the cache
     np.testing.assert_array_equal(again, first)
     other, _ = chapter.embed(points, dataclasses.replace(settings, perplexity=5.0), cache, "points")

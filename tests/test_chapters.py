@@ -80,7 +80,7 @@ def test_chapters_leave_checkpoints_tables_progress_and_identities_to_the_librar
 # One vocabulary across chapters: these names are spelled differently elsewhere.
 FORBIDDEN_FIELDS = {"learning_rate": "lr", "inner_lr": "lr", "total_steps": "steps", "inner_steps": "steps",
                     "num_trials": "seeds", "batch": "batch_size", "inner_batch": "batch_size", "hidden": "hidden_size",
-                    "num_retrains": "rounds"}
+                    "num_retrains": "rounds", "n_iter": "tsne_iterations", "k": "knn_k"}
 
 
 @pytest.mark.parametrize("name", CHAPTERS)
