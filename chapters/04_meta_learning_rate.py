@@ -71,7 +71,7 @@ PAPER = {"lr after outer step 48, each trial (notebook)": (0.6243, 0.6203), "fin
          "seconds per outer step": "0.278 (PyTorch CPU)"}
 PAPER_LR = PAPER["final lr, each trial"]
 GRID = np.round(np.linspace(0.05, 2.0, 40), 4)         # learning rates of the grid search
-# Ablations: metalearn from ABLATION_START with each of these settings; the grid optima of other networks
+# Ablations: metalearn from ABLATION_START with each of these settings; the grid optima of NETWORKS networks
 ABLATION_START = 0.15
 ABLATIONS = {"steps": (50, 100, 200, 400), "batch_size": (25, 50, 100)}
 NETWORKS = 6                                            # --seed S: torch seeds 6S, ..., 6S + 5
@@ -198,7 +198,8 @@ def plot_grid(grid, trials):
 # %% Main
 def main():
     run = experiment.start("04_meta_learning_rate", __doc__, Settings, QUICK,
-                           ablations="also metalearn with other horizons and batch sizes; grid-search 6 other networks")
+                           ablations="also metalearn with other horizons and batch sizes; grid-search 6 initial "
+                                     "networks, the trials' own among them")
     results = run_experiment(run.settings, run.args.seed, run.args.ablations)
     run.save_figure(plot_trials(results["trials"]), "trials")
     run.save_figure(plot_grid(results["grid"], results["trials"]), "grid_search")

@@ -50,8 +50,9 @@ SeedSequence gives default_rng(S) the stream of default_rng((S, 0, 0)).)
 Try it:
 - `--set noise=0`: the notebook's noise is a regulariser. Without it, does
   the learned function still beat ReLU, and does it look the same?
-- `--set act_scale=0`: then act(z) = ELU(z) and nothing is learned. How far
-  below the learned activation does plain ELU land?
+- `--set act_scale=1`: act(z) = ELU(z) + g(z), g's part five times the
+  notebook's 0.2. Does a freer g learn a better function, or a less stable
+  metalearning?
 - `--set meta_hidden=100,100`: the paper's text's deeper g (slow, plain
   Tensor ops). Does a more flexible g find a better function?
 """

@@ -36,13 +36,14 @@ from .fileio import clean_temporary_files, read_json, to_jsonable, write_json
 
 # ---------------------------------------------------------------- flags and settings
 
-def chapter_parser(name, doc, ablations=None, sweeps=False):
+def chapter_parser(name, doc, ablations=None, sweeps=False, settings_class=None):
     """argparse parser with the standard flags --quick, --out, --seed and --set.
 
     name: "NN_name", which gives the default output folder results/NN_name/.
     doc: the chapter's module docstring; its first paragraph is the description.
     ablations: the help text of --ablations, for chapters that have them.
     sweeps: add runmany's --workers and --scheduler.
+    settings_class: the chapter's Settings, whose fields and defaults --set's help lists.
     """
     parser = argparse.ArgumentParser(
         prog=f"python chapters/{name}.py", description=(doc or "").strip().split("\n\n")[0],
@@ -53,8 +54,12 @@ def chapter_parser(name, doc, ablations=None, sweeps=False):
                         help="folder for figures (PNG), numbers (JSON) and checkpoints")
     parser.add_argument("--seed", type=seed_int, default=0,
                         help="chooses the initialisations, in [0, 2**32 - 1]; two seeds share none")
+    fields = dataclasses.fields(settings_class) if settings_class is not None else ()
+    defaults = {f.name: f.default_factory() if f.default is dataclasses.MISSING else f.default for f in fields}
+    listed = ("; its fields and defaults: " + ", ".join(f"{k}={_shown(v)}" for k, v in defaults.items())
+              if fields else "")
     parser.add_argument("--set", dest="changes", metavar="NAME=VALUE", action="append", default=[],
-                        help="change one field of Settings for this run (repeatable), e.g. --set lr=0.05")
+                        help=f"change one field of the chapter's Settings for this run (repeatable){listed}")
     if ablations:
         parser.add_argument("--ablations", action="store_true", help=ablations)
     if sweeps:
@@ -145,9 +150,29 @@ def _read_value(name, text, default):
             return float(text)
         return text
     except ValueError:
-        kind = type(default).__name__ + (" of " + type(default[0]).__name__ if isinstance(default, tuple)
-                                         and default else "")
-        raise ValueError(f"--set {name}={text}: {name} takes a {kind} (its default is {default!r})") from None
+        raise ValueError(f"--set {name}={text}: {name} takes {_kind(default)} "
+                         f"(its default is {_shown(default)})") from None
+
+
+def _kind(default):
+    """What a setting with this default takes, in words."""
+    if isinstance(default, bool):
+        return "true or false"
+    if isinstance(default, tuple):
+        plural = {"an integer": "integers", "a number": "numbers"}.get(_kind(default[0]) if default else "", "texts")
+        return f"a comma-separated list of {plural}"
+    if isinstance(default, (int, np.integer)):
+        return "an integer"
+    if isinstance(default, (float, np.floating)):
+        return "a number"
+    return "a text"
+
+
+def _shown(default):
+    """A default as --set takes it (tuples comma-separated, booleans lower case)."""
+    if isinstance(default, tuple):
+        return ",".join(map(_shown, default))
+    return str(default).lower() if isinstance(default, bool) else str(default)
 
 
 def output_folder_problem(path):
@@ -241,7 +266,7 @@ def start(name, doc, settings_class, quick_overrides, ablations=None, sweeps=Fal
     With --scheduler, the scheduler is asked to answer first, so that a bad
     address ends the chapter at once, before anything is written.
     """
-    parser = chapter_parser(name, doc, ablations, sweeps)
+    parser = chapter_parser(name, doc, ablations, sweeps, settings_class)
     if flags is not None:
         flags(parser)
     args = parse_args(parser, argv)
@@ -402,7 +427,11 @@ class Run:
         (see paper_vs_run) and save results.json: the results, the table's rows
         (which `python -m mnist1d_np.report` turns into the README's results
         table), settings, seed, version, wall time, date and machine."""
-        rows = paper_vs_run(paper, measured)
+        try:
+            rows = paper_vs_run(paper, measured)
+        except ValueError:  # a chapter's table is wrong: keep what the run computed, then say so
+            self.save_results(results)
+            raise
         print_table(rows, headers, title)
         return self.save_results(results, rows)
 

@@ -16,7 +16,8 @@ embeddings):
   without pickle, in an .npz); on a restart the arrays are copied back *in
   place* (so views of them, a model's parameters say, see the saved
   values), the generators get their saved state and the other values are
-  replaced in the dict.
+  replaced. What the live state has no counterpart for (a list that grew
+  during the run, a key added to a dict) comes back as a new value.
 - `identity`: a JSON-able description of everything the loop reads (its
   config, a fingerprint of its data, its seed) and nothing else. The file is
   `path` with a hash of the identity put before `.ckpt.npz`, and the identity
@@ -159,27 +160,46 @@ def _plain(value):
 
 
 def _decode_into(live, tree, arrays, where):
-    """Put the saved values of `tree` into the live dict or list `live`."""
-    entries = tree["dict"].items() if "dict" in tree else enumerate(tree["list"])
+    """Put the saved values of `tree` into the live dict or list `live`: arrays into live arrays
+    of their shape and dtype (in place), generators into live generators; where the live state
+    has no counterpart (a list that grew, a key added during the run), a new value."""
+    entries = list(tree["dict"].items() if "dict" in tree else enumerate(tree["list"]))
+    if isinstance(live, list):
+        del live[len(entries):]  # the saved list is the whole list
     for key, entry in entries:
-        if isinstance(live, list) and key >= len(live):
-            raise ValueError(f"checkpoint: {where} has more entries than the live state")
-        current = live[key] if isinstance(live, list) or key in live else None
+        present = key < len(live) if isinstance(live, list) else key in live
+        current = live[key] if present else None
         name = f"{where}[{key!r}]"
-        if "array" in entry:
+        if "array" in entry and isinstance(current, np.ndarray):
             saved = arrays[entry["array"]]
-            if isinstance(current, np.ndarray):
-                if current.shape != saved.shape or current.dtype != saved.dtype:
-                    raise ValueError(f"checkpoint: {name} was saved as {saved.dtype}{saved.shape}, "
-                                     f"the live array is {current.dtype}{current.shape}")
-                current[...] = saved
-            else:
-                live[key] = saved
-        elif "scalar" in entry:
-            live[key] = arrays[entry["scalar"]][()]
-        elif "generator" in entry:
+            if current.shape != saved.shape or current.dtype != saved.dtype:
+                raise ValueError(f"checkpoint: {name} was saved as {saved.dtype}{saved.shape}, "
+                                 f"the live array is {current.dtype}{current.shape}")
+            current[...] = saved
+        elif "generator" in entry and isinstance(current, np.random.Generator):
             current.bit_generator.state = entry["generator"]
-        elif "value" in entry:
-            live[key] = entry["value"]
-        else:
+        elif ("dict" in entry and isinstance(current, dict)) or ("list" in entry and isinstance(current, list)):
             _decode_into(current, entry, arrays, name)
+        else:
+            value = _decode_new(entry, arrays)
+            if isinstance(live, list) and not present:
+                live.append(value)
+            else:
+                live[key] = value
+
+
+def _decode_new(entry, arrays):
+    """A new value for a saved entry that has no live counterpart."""
+    if "array" in entry:
+        return arrays[entry["array"]].copy()
+    if "scalar" in entry:
+        return arrays[entry["scalar"]][()]
+    if "generator" in entry:
+        bit_generator = getattr(np.random, entry["generator"]["bit_generator"])()
+        bit_generator.state = entry["generator"]
+        return np.random.Generator(bit_generator)
+    if "value" in entry:
+        return entry["value"]
+    if "dict" in entry:
+        return {key: _decode_new(value, arrays) for key, value in entry["dict"].items()}
+    return [_decode_new(value, arrays) for value in entry["list"]]

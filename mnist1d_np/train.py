@@ -114,6 +114,7 @@ def fit(model, batches, rule, steps, loss=None, evaluate=None, eval_steps=(), ma
     Returns {'train_losses': per step, 'eval_steps', every evaluated name:
     per evaluation, and 'parameters_at': {step: {name: array}} if kept}.
     """
+    steps, save_every = _count("steps", steps, 0), _count("save_every", save_every, 1)
     params = list(model.parameters().values())
     flat = flatten_parameters(model)
     flat_grad = np.empty_like(flat)  # reused every step
@@ -193,10 +194,14 @@ def _offsets(params):
     return np.cumsum([0] + [p.size for p in params[:-1]])
 
 
-def _positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+def _count(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+def _positive(name, value):
+    return _count(name, value, 1)
 
 
 def digest(*arrays):

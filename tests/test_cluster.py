@@ -25,8 +25,9 @@ def dask_command():
 
 @pytest.fixture(scope="module")
 def scheduler(tmp_path_factory):
-    """The address of a real scheduler and a worker, as the README starts them: `dask worker ADDRESS`,
-    one process with a thread per core (2 here, so that two tasks run in threads of one process)."""
+    """The address of a real scheduler and its workers, started in the README's two forms: `dask worker
+    ADDRESS --nthreads 2` (one process, two tasks in its threads) and `--nworkers 2 --nthreads 1` (a
+    process per core): three worker processes."""
     folder = tmp_path_factory.mktemp("dask")
     address_file, dask = folder / "scheduler.json", dask_command()
     assert dask, "the `dask` command of dask.distributed is not on PATH"
@@ -41,12 +42,13 @@ def scheduler(tmp_path_factory):
             time.sleep(0.1)
         time.sleep(0.2)  # the file is written whole, but give the scheduler a moment
         address = json.loads(address_file.read_text())["address"]
-        processes.append(subprocess.Popen([dask, "worker", address, "--nthreads", "2",
-                                           "--no-dashboard", "--local-directory", str(folder / "workers")],
-                                          cwd=folder, env=env, stdout=subprocess.DEVNULL,
-                                          stderr=open(folder / "worker.log", "w")))
+        for i, form in enumerate((["--nthreads", "2"], ["--nworkers", "2", "--nthreads", "1"])):
+            processes.append(subprocess.Popen([dask, "worker", address, *form, "--no-dashboard",
+                                               "--local-directory", str(folder / f"workers{i}")],
+                                              cwd=folder, env=env, stdout=subprocess.DEVNULL,
+                                              stderr=open(folder / f"worker{i}.log", "w")))
         with distributed.Client(address, timeout=30) as client:
-            client.wait_for_workers(1, timeout=60)
+            client.wait_for_workers(3, timeout=60)
         yield address
     finally:
         for process in reversed(processes):
@@ -65,10 +67,19 @@ def run_chapter(name, out, *flags):
     return proc
 
 
+def executed(address):
+    """How many tasks the cluster's workers have run, in all."""
+    with distributed.Client(address, timeout=30) as client:
+        return sum(client.run(lambda dask_worker: dask_worker.state.executed_count).values())
+
+
 @pytest.mark.parametrize("name", ["02_classifiers", "08_pooling", "03_lottery_tickets", "06_double_descent"])
 def test_a_sweep_chapter_on_the_cluster_gives_the_local_numbers(scheduler, tmp_path, name):
+    before = executed(scheduler)
     on_cluster = run_chapter(name, tmp_path / "cluster", "--scheduler", scheduler)
     assert on_cluster.returncode == 0, on_cluster.stderr[-3000:]
+    runs = [path for path in (tmp_path / "cluster").rglob("*.json") if path.parent != tmp_path / "cluster"]
+    assert runs and executed(scheduler) - before == len(runs)  # each saved run ran on a worker, none here
     local = run_chapter(name, tmp_path / "local", "--workers", "2")
     assert local.returncode == 0, local.stderr[-3000:]
     results = [json.loads((tmp_path / where / "results.json").read_text())["results"] for where in ("cluster", "local")]

@@ -22,6 +22,18 @@ def test_parser_defaults_and_bad_seed(capsys):
         assert "must be in [0, 2**32 - 1]" in capsys.readouterr().err
 
 
+def test_the_help_of_set_lists_the_chapters_own_settings():
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class Settings:
+        lr: float = 0.01
+        widths: tuple = (8, 16)
+        noisy: bool = True
+    text = experiment.chapter_parser("07_demo", "Demo.", settings_class=Settings).format_help()
+    assert "lr=0.01, widths=8,16, noisy=true" in " ".join(text.split())
+
+
 def test_chapter_settings_quick_overrides_only_its_fields():
     import dataclasses
 
@@ -52,9 +64,10 @@ def test_set_reads_each_value_as_its_field_is_typed():
                                                     "meta_hidden=100,100", "loss=triplet"])
     assert changes == {"steps": 30, "lr": 0.5, "noise_in_g": False, "meta_hidden": (100, 100), "loss": "triplet"}
     for bad, message in (("step=3", "NAME one of steps, lr, noise_in_g, meta_hidden, loss"),
-                         ("steps", "expected NAME=VALUE"), ("steps=many", "steps takes a int"),
-                         ("noise_in_g=maybe", "noise_in_g takes a bool"),
-                         ("meta_hidden=1,x", "meta_hidden takes a tuple of int")):
+                         ("steps", "expected NAME=VALUE"),
+                         ("steps=many", r"steps takes an integer \(its default is 6000\)"),
+                         ("noise_in_g=maybe", "noise_in_g takes true or false"),
+                         ("meta_hidden=1,x", "meta_hidden takes a comma-separated list of integers")):
         with pytest.raises(ValueError, match=message):
             experiment.setting_changes(Settings, [bad])
 
@@ -72,7 +85,7 @@ def test_start_applies_quick_then_set_and_rejects_bad_ones(tmp_path, capsys):
     assert run.settings == Settings(30, 0.5) and run.quick
     with pytest.raises(SystemExit):
         experiment.start("07_demo", "Demo.", Settings, {}, argv=["--set", "lr=fast", *out])
-    assert "--set lr=fast: lr takes a float" in capsys.readouterr().err
+    assert "--set lr=fast: lr takes a number" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()  # nothing written
 
 
@@ -201,6 +214,15 @@ def test_run_saves_results_with_metadata(tmp_path):
     assert record["results"] == {"acc": 0.5, "curve": [0, 1, 2]}
     assert record["wall_time_s"] >= 0 and record["machine"]["cpu_count"] >= 1
     assert record["mnist1d_np_version"]
+
+
+def test_a_table_that_does_not_match_its_paper_still_keeps_the_results(tmp_path):
+    args = experiment.chapter_parser("07_demo", "").parse_args(["--out", str(tmp_path / "o")])
+    run = experiment.Run("07_demo", args, settings={})
+    with pytest.raises(ValueError, match="no measured value"):
+        run.finish({"acc": 0.5}, {"acc (typo)": 0.6}, {"acc": 0.5})
+    record = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert record["results"] == {"acc": 0.5} and record["table"] == []
 
 
 def test_the_runs_clock_spans_its_invocations(tmp_path, monkeypatch):

@@ -126,3 +126,26 @@ def test_a_checkpoint_longer_than_the_loop_is_not_used(tmp_path):
     with pytest.warns(UserWarning, match="saved 4 iterations of a loop of 2"):
         loop = resumable.Resumable(tmp_path / "c", {"config": 1}, shorter, 2)
     assert loop.start == 0 and shorter["history"] == []
+
+
+def test_a_list_of_arrays_that_grew_and_a_generator_added_during_the_run_come_back(tmp_path):
+    """State built up during the loop has no live counterpart in a fresh process: it is rebuilt."""
+    def grow(path, stop_after=None):
+        state = {"snapshots": [], "extra": {}}
+        loop = resumable.Resumable(path, {"config": 2}, state, 5)
+        for i in loop:
+            state["snapshots"].append(np.full(2, float(i)))
+            if i == 1:
+                state["extra"]["rng"] = np.random.default_rng(7)
+            if "rng" in state["extra"]:
+                state["snapshots"][-1] += state["extra"]["rng"].normal(size=2)
+            if stop_after is not None and i == stop_after:
+                raise KeyboardInterrupt
+            loop.checkpoint()
+        return state
+    straight = grow(None)
+    with pytest.raises(KeyboardInterrupt):
+        grow(tmp_path / "grow.ckpt.npz", stop_after=3)   # saved after 0, 1 and 2
+    resumed = grow(tmp_path / "grow.ckpt.npz")
+    np.testing.assert_array_equal(np.array(resumed["snapshots"]), np.array(straight["snapshots"]))
+    assert resumed["extra"]["rng"].bit_generator.state == straight["extra"]["rng"].bit_generator.state

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from mnist1d_np import nn, resumable, train
+from mnist1d_np import nn, optim, resumable, train
 from mnist1d_np.data import get_dataset_args, make_dataset
 
 
@@ -160,6 +160,16 @@ def test_bad_config_names_the_field():
         train.TrainConfig(batch_size=0)
     with pytest.raises(ValueError, match="lr"):
         train.TrainConfig(lr=-1.0)
+
+
+def test_fit_refuses_a_bad_count_naming_it(dataset):
+    model = nn.Linear(40, 10, np.random.default_rng(0))
+    batches = train.FixedOrder(dataset["x"], dataset["y"], 100)
+    for bad, message in ((dict(steps=2.5), "steps must be an integer >= 0, got 2.5"),
+                         (dict(steps=-1), "steps must be an integer >= 0, got -1"),
+                         (dict(steps=4, save_every=0), "save_every must be an integer >= 1, got 0")):
+        with pytest.raises(ValueError, match=message):
+            train.fit(model, batches, optim.adam(1e-2), **bad)
 
 
 def test_a_model_that_computes_otherwise_gets_its_own_checkpoint(dataset, tmp_path, monkeypatch):
