@@ -136,6 +136,16 @@ class Settings:
     iterative_rate: float = 0.2        # ablation 1: Frankle & Carbin's rate per round
     dtype: str = "float32"             # as PyTorch's default
 
+    def __post_init__(self):  # the fields the shared vocabulary does not check
+        rules = (("rounds", ">= 2", self.rounds >= 2), ("ticket_sparsity", "in (0, 1)", 0 < self.ticket_sparsity < 1),
+                 ("iterative_rate", "in (0, 1)", 0 < self.iterative_rate < 1),
+                 ("checkpoint_step", ">= 0", self.checkpoint_step >= 0),
+                 *((name, ">= 1", getattr(self, name) >= 1)
+                   for name in ("panel_steps", "panel_batch_size", "panel_eval_every")))
+        problems = [f"{name} must be {rule}, got {getattr(self, name)!r}" for name, rule, ok in rules if not ok]
+        if problems:
+            raise ValueError("; ".join(problems))
+
 
 QUICK = dict(hidden_size=100, rounds=10, steps=300, checkpoint_step=200, panel_steps=300)
 METHODS = ("lottery", "random")
@@ -501,6 +511,9 @@ def main():
                                "--notebook-checkpoint", action="store_true",
                                help="prune from the weights after step checkpoint_step (1000), as the notebook did"))
     seed_of(run.settings, run.settings.torch_seed, run.args.seed, 0)  # a --seed too large ends here
+    if run.args.notebook_checkpoint and not run.settings.checkpoint_step < run.settings.steps:
+        raise experiment.UsageError(f"--notebook-checkpoint prunes from the weights after step checkpoint_step "
+                                    f"({run.settings.checkpoint_step}): it must be below steps ({run.settings.steps})")
     index = ticket_round(run.settings)
     with run.stage("search and panels"):  # its time over every invocation, for the table
         found = run_search(run)

@@ -69,6 +69,17 @@ class Settings:
     depths: tuple = (1, 2, 3)          # --ablations: hidden layers of the MLP
     noise_levels: tuple = (0.0, 0.05, 0.10, 0.15, 0.20, 0.30)  # --ablations
 
+    def __post_init__(self):  # the fields the shared vocabulary does not check
+        rules = (("mlp_widths", "integers >= 1", self.mlp_widths and min(self.mlp_widths) >= 1),
+                 ("cnn_channels", "integers >= 1", self.cnn_channels and min(self.cnn_channels) >= 1),
+                 ("depths", "integers >= 1", self.depths and min(self.depths) >= 1),
+                 ("label_noise", "in [0, 1]", 0 <= self.label_noise <= 1),
+                 ("noise_levels", "in [0, 1]", self.noise_levels and 0 <= min(self.noise_levels)
+                  and max(self.noise_levels) <= 1), ("train_split", "in (0, 1)", 0 < self.train_split < 1))
+        problems = [f"{name} must be {rule}, got {getattr(self, name)!r}" for name, rule, ok in rules if not ok]
+        if problems:
+            raise ValueError("; ".join(problems))
+
 
 QUICK = dict(num_samples=2000, train_split=0.5, mlp_widths=(4, 16, 64), cnn_channels=(4, 16), epochs=20)
 QUANTITIES = ("peak test error (%)", "peak at width", "train error first 0 at width",

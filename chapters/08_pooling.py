@@ -235,15 +235,16 @@ PANEL_YLIM = {1000: (30, 85), 5000: (80, 100), 50000: (90, 100)}  # the notebook
 
 
 def plot_curves(names, results):
-    """Test accuracy against step for 1k / 5k / 50k (the paper's panels), smoothed as the notebook."""
+    """Test accuracy against step for 1k / 5k / 50k (the paper's panels; without them, every size run),
+    smoothed as the notebook."""
     runs = {(r["train_examples"], name): r for name, r in zip(names, results)}
-    shown = [n for n in PANEL_YLIM if (n, "no_pool") in runs]
+    shown = [n for n in PANEL_YLIM if (n, "no_pool") in runs] or sorted({n for n, _ in runs})
     fig, axes = plotting.figure(1, len(shown), width=3.2, height=2.6, squeeze=False)
     for ax, n in zip(axes[0], shown):
         for name, style in STYLES.items():
             smooth = data.gaussian_filter_rows(100 * np.array([runs[(n, name)]["test_acc"]]), sigma=1)[0]
             ax.plot(runs[(n, name)]["eval_steps"], smooth, style, lw=1, label=name)
-        ax.set(title=f"{n} training examples", xlabel="train step", ylim=PANEL_YLIM[n])
+        ax.set(title=f"{n} training examples", xlabel="train step", ylim=PANEL_YLIM.get(n))
     axes[0, 0].set_ylabel("test accuracy (%)")
     axes[0, 0].legend(fontsize=7, ncol=2)
     return fig
@@ -255,7 +256,8 @@ def plot_final(accuracy):
     sizes = sorted({n for n, _ in accuracy})
     for name, style in STYLES.items():
         ax.plot(sizes, [np.mean(accuracy[(n, name)]) for n in sizes], style, marker="o", ms=3, lw=1, label=name)
-        ax.plot(sizes, [NOTEBOOK[(n, name)][0] for n in sizes], style[0] + ":", marker=".", alpha=0.4, lw=0.8)
+        noted = [n for n in sizes if n in NOTEBOOK_FINAL]  # the sizes the notebook ran
+        ax.plot(noted, [NOTEBOOK[(n, name)][0] for n in noted], style[0] + ":", marker=".", alpha=0.4, lw=0.8)
     ax.set(xscale="log", xticks=sizes, xticklabels=[f"{n // 1000}k" for n in sizes], xlabel="training examples",
            ylabel="final test accuracy (%)", title="solid: this run, dotted: the notebook")
     ax.minorticks_off()

@@ -67,6 +67,10 @@ class Settings:
     steps: int = 6000              # Adam updates of chapter 02's CNN (the paper's loop: train.TrainConfig)
     dtype: str = "float32"         # as PyTorch's default
 
+    def __post_init__(self):  # the fields the shared vocabulary does not check
+        if self.metric not in ("euclidean", "cosine"):
+            raise ValueError(f"metric must be euclidean or cosine, got {self.metric!r}")
+
 
 QUICK = dict(train_points=800, test_points=200, tsne_iterations=300, exaggeration_iter=100, steps=300)
 # What an embedding depends on: tsne.tsne's keywords and the settings that give them

@@ -31,7 +31,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import __version__, runmany
-from .fileio import clean_temporary_files, read_json, to_jsonable, write_json
+from .fileio import atomic_write, clean_temporary_files, read_json, to_jsonable, write_json
 
 
 # ---------------------------------------------------------------- flags and settings
@@ -70,12 +70,12 @@ def chapter_parser(name, doc, ablations=None, sweeps=False, settings_class=None)
 def parse_args(parser, argv=None):
     """The chapter's flags, checked (the output folder must be one that can be
     made and written). In a notebook there is no command line: every flag
-    keeps its default, except --quick, which is on (change `args` in a cell
-    for a full run)."""
+    keeps its default, except --quick, which is on (the full run is the
+    chapter run as a script)."""
     if argv is None and _in_notebook():
         args = parser.parse_args([])
         args.quick = True
-        print("notebook: running with --quick settings (set args.quick = False for a full run)")
+        print(f"notebook: running with --quick settings (for the full run: {parser.prog})")
     else:
         args = parser.parse_args(argv)
     problem = output_folder_problem(args.out)
@@ -406,6 +406,7 @@ class Run:
         self.settings = settings
         self.start = time.perf_counter()
         self.earlier_s, self.stages = self._earlier_time()
+        self.working = False  # set once the run writes to OUT: a run refused before that records no time
         atexit.register(self._record_time)
 
     @property
@@ -415,6 +416,7 @@ class Run:
     def path(self, filename):
         """OUT/filename (the folder is made when first needed)."""
         os.makedirs(self.out, exist_ok=True)
+        self.working = True
         return os.path.join(self.out, filename)
 
     def sweep(self, task, configs, label="runs", folder="runs"):
@@ -451,10 +453,10 @@ class Run:
         return path
 
     def save_figure(self, fig, name):
-        """Save a matplotlib figure as OUT/name.png."""
+        """Save a matplotlib figure as OUT/name.png, atomically."""
         from .plotting import save_figure
         path = self.path(f"{name}.png")
-        save_figure(fig, path)
+        atomic_write(path, lambda f: save_figure(fig, f, format="png"))
         print(f"saved {path}")
         return path
 
@@ -503,7 +505,7 @@ class Run:
 
     def _record_time(self):
         try:
-            if os.path.isdir(self.out):
+            if self.working and os.path.isdir(self.out):
                 write_json(os.path.join(self.out, TIME_SPENT),
                            {"run": self._time_key(), "seconds": round(self.total_elapsed(), 3),
                             "stages": {k: round(v, 3) for k, v in self.stages.items()}})

@@ -16,11 +16,14 @@ def figure(nrows=1, ncols=1, width=4.0, height=3.0, **kwargs):
     return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), **kwargs)
 
 
-def save_figure(fig, path):
-    """Save a figure as PNG and close it (frees its memory)."""
+def save_figure(fig, target, format=None):
+    """Save a figure to a path (its format from the extension) or a binary file (give
+    `format`), and close it (frees its memory)."""
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        fig.savefig(target, format=format)
+    finally:
+        plt.close(fig)
 
 
 def plot_signal(ax, x, t=None, color="k", label=None, **kwargs):

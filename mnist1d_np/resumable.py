@@ -11,8 +11,9 @@ embeddings):
         loop.checkpoint()             # saved atomically; a requested stop happens here
 
 - `state` is a dict whose values are NumPy arrays (and scalars), numpy
-  Generators, dicts or lists of those, or any JSON-able value (NaN and
-  infinities included). A checkpoint holds all of it exactly (arrays
+  Generators, dicts (with string keys) or lists of those, or any JSON-able
+  value (NaN and infinities included); a tuple or a key that is not a
+  string, which would come back otherwise, is refused (TypeError). A checkpoint holds all of it exactly (arrays
   without pickle, in an .npz); on a restart the arrays are copied back *in
   place* (so views of them, a model's parameters say, see the saved
   values), the generators get their saved state and the other values are
@@ -80,6 +81,7 @@ class Resumable:
             raise TypeError(f"state must be a dict, got {type(state).__name__}")
         if isinstance(total, bool) or not isinstance(total, (int, np.integer)) or total < 0:
             raise ValueError(f"total must be an integer >= 0, got {total!r}")
+        _check(state, "state")  # before any work: what a checkpoint could not give back
         self.state, self.total, self.label = state, int(total), label
         self.identity = fileio.canonical_identity(identity)
         self.path = None if path is None else checkpoint_file(path, self.identity)
@@ -104,8 +106,9 @@ class Resumable:
         """Save the state as it is after the current iteration; then, if a stop
         was requested (and the loop is not finished), raise KeyboardInterrupt."""
         if self.path is not None:
+            _check(self.state, "state")
             arrays = {}
-            tree = {"dict": {str(k): _encode(v, arrays) for k, v in self.state.items()}}
+            tree = {"dict": {k: _encode(v, arrays) for k, v in self.state.items()}}
             fileio.save_checkpoint(self.path, arrays, {"position": self.position, "state": tree}, self.identity,
                                    exact=True)
         self.saved = self.position
@@ -143,9 +146,23 @@ def _encode(value, arrays):
         return {"dict": {str(k): _encode(v, arrays) for k, v in value.items()}}
     if isinstance(value, list) and not _plain(value):
         return {"list": [_encode(v, arrays) for v in value]}
-    if isinstance(value, tuple) and not _plain(value):
-        raise TypeError("a tuple holding arrays cannot be restored in place: make it a list")
     return {"value": value}  # plain JSON; saved with NaN and infinities as they are
+
+
+def _check(value, where):
+    """TypeError naming the entry if a checkpoint would not give `value` back as it is:
+    a tuple (JSON has only lists) or a dict key that is not a string."""
+    if isinstance(value, tuple):
+        raise TypeError(f"checkpoint: {where} is a tuple, which would come back as a list: make it a list")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"checkpoint: {where} has the key {key!r}, which would come back as "
+                                f"{str(key)!r}: use string keys")
+            _check(item, f"{where}[{key!r}]")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check(item, f"{where}[{i}]")
 
 
 def _plain(value):

@@ -120,6 +120,22 @@ def test_every_setting_a_try_it_names_exists(name, monkeypatch, capsys):
     assert "--seed" in ch.__doc__.split("Try it")[0], f"{name}: the docstring does not say what --seed changes"
 
 
+@pytest.mark.parametrize("name, change, message", [
+    ("03_lottery_tickets", "rounds=1", "rounds must be >= 2, got 1"),
+    ("03_lottery_tickets", "iterative_rate=1.5", "iterative_rate must be in (0, 1), got 1.5"),
+    ("06_double_descent", "mlp_widths=", "mlp_widths must be integers >= 1, got ()"),
+    ("08_pooling", "steps=0", "steps must be an integer >= 1, got 0"),
+    ("09_pixel_space", "metric=manhattan", "metric must be euclidean or cosine, got 'manhattan'")])
+def test_a_setting_out_of_range_ends_the_chapter_in_one_line_before_anything_is_written(
+        name, change, message, tmp_path, monkeypatch, capsys):
+    ch = load_chapter(name)
+    monkeypatch.setattr(sys, "argv", [name, "--quick", "--set", change, "--out", str(tmp_path / "out")])
+    with pytest.raises(SystemExit) as stop:
+        ch.main()
+    assert stop.value.code == 2 and capsys.readouterr().err.strip().splitlines()[-1].endswith(message)
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("name", CHAPTERS)
 def test_docstrings_hold_no_dated_measurements(name):
     """Measured results and run times belong to the README's notes, not to a lesson."""

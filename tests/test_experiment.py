@@ -232,8 +232,9 @@ def test_the_runs_clock_spans_its_invocations(tmp_path, monkeypatch):
     def run(steps=10):
         return experiment.Run("07_demo", parser.parse_args(["--out", str(tmp_path)]), {"steps": steps})
     first = run()
+    first.path("runs")                                            # it works in OUT,
     now[0] += 60
-    first._record_time()                                          # then interrupted, after 60 s
+    first._record_time()                                          # then is interrupted, after 60 s
     rerun = run()
     now[0] += 2
     record = json.loads(open(rerun.save_results({})).read())
@@ -244,6 +245,19 @@ def test_the_runs_clock_spans_its_invocations(tmp_path, monkeypatch):
     other = run(steps=20)                                         # other settings: other results,
     now[0] += 1
     assert other.total_elapsed() == 1.0 and other.stage_seconds("search") == 0.0   # its own clock
+
+
+def test_a_run_refused_before_it_wrote_anything_leaves_the_earlier_time(tmp_path, monkeypatch):
+    parser = experiment.chapter_parser("07_demo", "")
+    now = [100.0]
+    monkeypatch.setattr(experiment.time, "perf_counter", lambda: now[0])
+    worked = experiment.Run("07_demo", parser.parse_args(["--out", str(tmp_path)]), {"steps": 10})
+    worked.path("runs")
+    now[0] += 60
+    worked._record_time()
+    refused = experiment.Run("07_demo", parser.parse_args(["--out", str(tmp_path), "--seed", "9"]), {"steps": 10})
+    refused._record_time()                                        # e.g. its --seed was refused
+    assert json.loads((tmp_path / experiment.TIME_SPENT).read_text())["seconds"] == 60.0
 
 
 def test_an_interrupted_invocation_keeps_its_time(tmp_path):

@@ -113,10 +113,22 @@ def test_values_come_back_exactly_nan_and_numpy_scalars_included(tmp_path):
     assert type(again["best"]) is np.float32 and again["best"] == 0.5 and type(again["count"]) is np.int64
 
 
-def test_a_tuple_of_arrays_is_refused_rather_than_restored_wrongly(tmp_path):
-    loop = resumable.Resumable(tmp_path / "t", {}, {"pair": (np.zeros(2), np.ones(2))}, 2)
-    with pytest.raises(TypeError, match="make it a list"):
-        for _ in loop:
+@pytest.mark.parametrize("state, message", [
+    ({"pair": (np.zeros(2), np.ones(2))}, r"state\['pair'\] is a tuple"),
+    ({"history": {"sizes": (1, 2)}}, r"state\['history'\]\['sizes'\] is a tuple"),
+    ({"per_step": {0: np.zeros(2)}}, r"state\['per_step'\] has the key 0, which would come back as '0'")])
+def test_what_a_checkpoint_would_not_give_back_is_refused_before_any_work(tmp_path, state, message):
+    with pytest.raises(TypeError, match=message):
+        resumable.Resumable(tmp_path / "t", {}, state, 2)
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_key_that_is_not_a_string_added_during_the_run_is_refused_at_the_checkpoint(tmp_path):
+    state = {"per_step": {}}
+    loop = resumable.Resumable(tmp_path / "t", {}, state, 2)
+    with pytest.raises(TypeError, match="has the key 0"):
+        for i in loop:
+            state["per_step"][i] = float(i)
             loop.checkpoint()
 
 
