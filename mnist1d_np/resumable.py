@@ -13,11 +13,11 @@ embeddings):
 - `state` is a dict whose values are NumPy arrays (and scalars), numpy
   Generators, dicts (with string keys) or lists of those, or any JSON-able
   value (NaN and infinities included); a tuple or a key that is not a
-  string, which would come back otherwise, is refused (TypeError). A checkpoint holds all of it exactly (arrays
-  without pickle, in an .npz); on a restart the arrays are copied back *in
-  place* (so views of them, a model's parameters say, see the saved
-  values), the generators get their saved state and the other values are
-  replaced. What the live state has no counterpart for (a list that grew
+  string, which would come back changed, is refused (TypeError). A
+  checkpoint holds all of it exactly (arrays without pickle, in an .npz);
+  on a restart the arrays are copied back *in place* (so views of them, a
+  model's parameters say, see the saved values), the generators get their
+  saved state and the other values are replaced. What the live state has no counterpart for (a list that grew
   during the run, a key added to a dict) comes back as a new value.
 - `identity`: a JSON-able description of everything the loop reads (its
   config, a fingerprint of its data, its seed) and nothing else. The file is
