@@ -432,6 +432,7 @@ def train_cnn(args, steps=train.TrainConfig.steps):
 def plot_errors(groups):
     """Bars of errors by true class, the person's next to the CNN's, one panel per mode.
     groups: {mode: {'person': (10,), 'cnn': (10,) or None, 'n': examples}}."""
+    from matplotlib.ticker import MaxNLocator
     fig, axes = plotting.figure(1, len(groups), width=4.2, height=3.0, squeeze=False)
     for ax, (mode, g) in zip(axes[0], groups.items()):
         classes = np.arange(10)
@@ -439,6 +440,7 @@ def plot_errors(groups):
         if g["cnn"] is not None:
             ax.bar(classes + 0.2, g["cnn"], width=0.4, color="C1", label=f"CNN, early-stopped ({sum(g['cnn'])})")
         ax.set(xticks=classes, xlabel="true class", ylabel="errors", title=f"{mode}: {g['n']} test examples")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=7)
     return fig
 
@@ -467,7 +469,11 @@ def score_files(paths, out, cnn=train_cnn, say=print):
             cnn_guesses = predict(sum((r["indices"] for r in chosen), []))
             cnn_errors = errors_by_class(truth, cnn_guesses)
             entry["cnn_accuracy"] = 100.0 * (1 - cnn_errors.sum() / len(truth))
-            say(f"{mode}: the early-stopped CNN on the same examples: {entry['cnn_accuracy']:.1f} %")
+            entry["cnn_early_stopped"] = getattr(predict, "early_stopped", None)
+            stopped = entry["cnn_early_stopped"]
+            say(f"{mode}: the early-stopped CNN on the same examples: {entry['cnn_accuracy']:.1f} %"
+                + (f" (stopped at step {stopped['step']}, {100 * stopped['test_acc']:.1f} % on the whole test set)"
+                   if stopped else ""))
         entry["errors_by_class"] = {"person": person, "cnn": cnn_errors}
         groups[mode] = {"person": person.tolist(), "cnn": None if cnn_errors is None else cnn_errors.tolist(),
                         "n": len(truth)}
