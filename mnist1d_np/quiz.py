@@ -550,7 +550,7 @@ def _saved(path):
     try:
         answered = len(read_json(path)["indices"])
     except (OSError, ValueError, KeyError, TypeError):
-        answered = 0
+        return f"no page answered yet, so nothing saved in {path}"
     return f"{answered} answers saved in {path}"
 
 

@@ -201,3 +201,35 @@ def test_plotting_chooses_agg_only_without_a_display():
     display = subprocess.run([sys.executable, "-c", "import mnist1d_np.plotting as p; print(p.headless())"],
                              env={**ENV, "DISPLAY": ":99"}, capture_output=True, text=True, timeout=60)
     assert display.stdout.split() == ["False"]
+
+
+def test_in_a_notebook_pages_are_drawn_inline_and_answers_come_from_input(monkeypatch):
+    import types
+    fig, _ = quiz.plotting.figure()  # before IPython is faked: matplotlib looks for it
+    shown = []
+    ipython = types.ModuleType("IPython")
+    ipython.display = types.ModuleType("IPython.display")
+    ipython.display.display = shown.append
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    monkeypatch.setitem(sys.modules, "IPython", ipython)
+    monkeypatch.setitem(sys.modules, "IPython.display", ipython.display)
+    display = quiz.default_display("q.json", print)
+    assert isinstance(display, quiz.Notebook)
+    display.show(fig, "page-01")
+    assert shown == [fig]
+    monkeypatch.setattr("builtins.input", lambda prompt: "1234567890")
+    assert display.read_line() == "1234567890\n"
+
+
+def test_a_window_takes_keys_or_terminal_lines(monkeypatch):
+    window = quiz.Window(print)
+    key = lambda k: window._key(type("Event", (), {"key": k})())  # noqa: E731
+    for k in ["1", "2", "x", "3", "backspace", "4", "enter"]:
+        key(k)
+    assert window.read_line() == "124\n"  # x ignored, 3 erased
+    read, write = os.pipe()
+    os.write(write, b"5555555555\n")
+    monkeypatch.setattr(sys, "stdin", os.fdopen(read))
+    monkeypatch.setattr(quiz.plotting.plt, "pause", lambda seconds: None)
+    assert window.read_line() == "5555555555\n"
+    os.close(write)
