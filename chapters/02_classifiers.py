@@ -77,6 +77,7 @@ QUICK = dict(steps=300, eval_every=100, seeds=1)
 DATASETS = {"mnist1d": {}, "shuffled": data.shuffled_positions()}  # get_dataset_args overrides; seed 42
 HUMAN_ACCURACY = 95.8  # the notebook's five quizzes of 100 test examples (quiz.NOTEBOOK_SCORES)
 HUMAN_ROW = "human, mnist1d / shuffled (%)"
+HUMAN_DATASETS = ("mnist1d", "shuffled")  # the quiz's two modes (python -m mnist1d_np.quiz [--shuffled])
 TABLE_1 = {  # early-stopped test accuracy (%), mean ± SD over 3 runs: (mnist1d, shuffled)
     "logistic": (MeanSD(32, 1), MeanSD(32, 1)), "mlp": (MeanSD(68, 2), MeanSD(68, 2)),
     "cnn": (MeanSD(94, 2), MeanSD(56, 2)), "gru": (MeanSD(91, 2), MeanSD(57, 2))}
@@ -141,7 +142,7 @@ def read_human(paths):
     a quiz on another dataset than chapter 02's is refused."""
     if paths is None:
         paths = sorted(glob.glob(os.path.join(glob.escape(quiz.FOLDER), "*.json")))
-    expected = {name: quiz.dataset_args(False, **overrides) for name, overrides in DATASETS.items()}
+    expected = {name: quiz.dataset_args(False, **DATASETS[name]) for name in HUMAN_DATASETS}
     try:
         return quiz.summarise(quiz.read_results(paths, expected))
     except quiz.QuizError as err:
@@ -152,7 +153,7 @@ def human_cell(human):
     """The human row's "this run": each dataset's measured accuracy, or "not measured"."""
     if not human:
         return "not measured"
-    return " / ".join(quiz.describe(human[name]) if name in human else "not measured" for name in DATASETS)
+    return " / ".join(quiz.describe(human[name]) if name in human else "not measured" for name in HUMAN_DATASETS)
 
 
 # %% Figures

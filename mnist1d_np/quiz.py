@@ -179,7 +179,9 @@ def draw_page(x, t, first, guesses=None, truth=None):
             continue
         wrong = truth is not None and guesses[i] != truth[i]
         plotting.plot_signal(ax, x[i], t, color="C3" if wrong else "k", lw=1.2)
-        title = f"{first + i}" if truth is None else f"{first + i}: {truth[i]}" + (f" (you: {guesses[i]})" if wrong else " ✓")
+        title = f"{first + i}"
+        if truth is not None:
+            title += f": {truth[i]}" + (f" (you: {guesses[i]})" if wrong else " ✓")
         ax.set_title(title, color="C3" if wrong else "k", fontsize=10)
     return fig
 
@@ -242,17 +244,19 @@ class Notebook:
 
 
 class Window:
-    """A matplotlib window: the answers typed in the terminal, or as keys in the window
-    (digits, Backspace, Enter). The study figure stays open; each page replaces the last."""
+    """Matplotlib windows: the answers typed in the terminal, or as keys in the page's window
+    (digits, Backspace, Enter). The study figure stays open; a new page replaces the last
+    page, and the truth of a page replaces the last truth, so both stay in view."""
 
     def __init__(self, say):
-        self.say, self.page, self.typed, self.sent = say, None, [], None
+        self.say, self.page, self.truth, self.typed, self.sent = say, None, None, [], None
 
     def show(self, fig, name):
-        if name != "study":
-            if self.page is not None:
-                plotting.plt.close(self.page)
-            self.page = fig
+        slot = "truth" if name.endswith("-truth") else "page" if name != "study" else None
+        if slot is not None:
+            if getattr(self, slot) is not None:
+                plotting.plt.close(getattr(self, slot))
+            setattr(self, slot, fig)
         fig.canvas.mpl_connect("key_press_event", self._key)
         plotting.plt.show(block=False)
         plotting.plt.pause(0.05)

@@ -154,7 +154,9 @@ def test_the_notebooks_plus_minus_is_the_population_sd_over_root_n():
 
 
 def test_wilson_interval_against_hand_computed_values():
-    low, high = quiz.wilson(96, 100)  # p = 0.96, z = 1.96: (0.96 + z²/200 ± z √(0.96·0.04/100 + z²/40000)) / (1 + z²/100)
+    # 96 of 100, z = 1.95996: (0.96 + z²/200 ± z √(0.96 · 0.04 / 100 + z²/40000)) / (1 + z²/100)
+    # = (0.979207 ± 0.042942) / 1.038415, worked by hand
+    low, high = quiz.wilson(96, 100)
     assert (low, high) == (pytest.approx(0.90163, abs=1e-5), pytest.approx(0.98434, abs=1e-5))
     assert quiz.wilson(0, 10)[0] == pytest.approx(0.0, abs=1e-12)
     assert quiz.wilson(0, 10)[1] == pytest.approx(0.27753, abs=1e-5)
@@ -233,3 +235,11 @@ def test_a_window_takes_keys_or_terminal_lines(monkeypatch):
     monkeypatch.setattr(quiz.plotting.plt, "pause", lambda seconds: None)
     assert window.read_line() == "5555555555\n"
     os.close(write)
+    plt = quiz.plotting.plt
+    monkeypatch.setattr(plt, "show", lambda block: None)
+    figures = {name: plt.figure() for name in ("study", "page-01", "page-01-truth", "page-02")}
+    for name, fig in figures.items():
+        window.show(fig, name)
+    open_now = {name for name, fig in figures.items() if plt.fignum_exists(fig.number)}
+    assert open_now == {"study", "page-01-truth", "page-02"}  # the last truth stays next to the new page
+    plt.close("all")
