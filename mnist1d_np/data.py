@@ -34,7 +34,7 @@ from .fileio import atomic_write
 
 __all__ = ["DatasetArgs", "get_dataset_args", "get_templates", "make_dataset",
            "get_dataset", "save_dataset", "load_dataset", "transform_steps",
-           "draw_randomness", "fingerprint", "FROZEN_FINGERPRINT", "with_label_noise"]
+           "draw_randomness", "fingerprint", "FROZEN_FINGERPRINT", "with_label_noise", "shuffled_positions"]
 
 CACHE_FORMAT = 1
 EPS = 1e-8             # added to the template so its own zeros survive the noise mask
@@ -176,6 +176,14 @@ def get_dataset_args(as_dict=False, **overrides):
         raise ValueError(f"unknown dataset argument(s) {unknown}; allowed: {list(_FIELD_KINDS)}")
     args = DatasetArgs(**overrides)
     return args.as_dict() if as_dict else args
+
+
+def shuffled_positions():
+    """The get_dataset_args overrides of MNIST-1D with its 40 positions shuffled: one
+    permutation, drawn from the dataset's seed after every other draw, applied to
+    every example. Chapter 02's shuffled dataset and the quiz's --shuffled both come
+    from here, so they show the same permutation of the same examples."""
+    return {"shuffle_seq": True}
 
 
 def _coerce_args(args):

@@ -1,7 +1,26 @@
-"""The figure style shared by the chapters (matplotlib, imported only here)."""
+"""The figure style shared by the chapters (matplotlib, imported only here).
+
+The backend: Agg (files only) on a machine with no screen, so that chapters
+and tests write their PNGs anywhere; matplotlib's own choice where there is
+a display or a notebook kernel (the quiz opens a window there), or where
+MPLBACKEND names one.
+"""
+import os
+import sys
+
 import matplotlib
 
-matplotlib.use("Agg")  # files only: chapters run on machines without a screen
+
+def headless():
+    """True when nothing can show a window: no MPLBACKEND, no notebook kernel, and on
+    Linux and the other X11/Wayland systems, neither DISPLAY nor WAYLAND_DISPLAY."""
+    if os.environ.get("MPLBACKEND") or "ipykernel" in sys.modules or sys.platform in ("darwin", "win32"):
+        return False
+    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+if headless():
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 

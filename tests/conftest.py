@@ -1,8 +1,11 @@
 """Shared test fixtures."""
+import os
 import random
 
-import numpy as np
-import pytest
+os.environ.setdefault("MPLBACKEND", "Agg")  # figures as files, even where a display is present
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -84,3 +84,55 @@ def test_a_run_of_fewer_models_tabulates_those_it_ran(tmp_path):
     rows = {row[0] for row in record["table"]}
     assert {"mlp test acc., mnist1d (%)", "mlp test acc., shuffled (%)"} <= rows
     assert not any(row.startswith("cnn") for row in rows) and record["settings"]["models"] == ["mlp"]
+
+
+# ---------------------------------------------------------------- the human row (issue 23)
+
+def write_quiz(path, shuffled, right, n=10, q=1):
+    """A finished quiz file of n examples, `right` of them guessed right."""
+    from mnist1d_np import quiz
+    from mnist1d_np.fileio import write_json
+    truth = [i % 10 for i in range(n)]
+    guesses = truth[:right] + [(t + 1) % 10 for t in truth[right:]]
+    write_json(path, {**quiz.identity(q, n, shuffled, quiz.dataset_args(shuffled)), "indices": list(range(n)),
+                      "guesses": guesses, "truth": truth, "page_seconds": [1.0], "complete": True})
+    return str(path)
+
+
+def test_the_human_row_reads_quiz_files(tmp_path, monkeypatch):
+    ch = load_chapter("02_classifiers")
+    monkeypatch.chdir(tmp_path)  # the default location, results/quiz/, is empty here
+    assert ch.read_human(None) == {} and ch.human_cell({}) == "not measured"
+    files = [write_quiz(tmp_path / "a.json", False, 9), write_quiz(tmp_path / "b.json", False, 10, q=2)]
+    human = ch.read_human(files)
+    assert ch.human_cell(human) == "95.0 ± 3.5 (2 quizzes, 20 examples) / not measured"  # (90, 100): 5 / √2
+    os.makedirs("results/quiz")
+    write_quiz(tmp_path / "results" / "quiz" / "s.json", True, 3)
+    assert ch.human_cell(ch.read_human(None)) == "not measured / 30.0 (1 quiz, 10 examples)"
+
+
+def test_a_quiz_on_another_dataset_is_refused(tmp_path):
+    import pytest
+    from mnist1d_np import experiment, quiz
+    from mnist1d_np.fileio import write_json
+    ch = load_chapter("02_classifiers")
+    record = {**quiz.identity(1, 10, False, quiz.dataset_args(False, seed=43)), "indices": [], "guesses": [],
+              "truth": [], "page_seconds": [], "complete": False}
+    write_json(tmp_path / "other.json", record)
+    with pytest.raises(experiment.UsageError, match="another dataset"):
+        ch.read_human([str(tmp_path / "other.json")])
+
+
+def test_the_figure_draws_the_measured_human_and_says_so(tmp_path):
+    ch = load_chapter("02_classifiers")
+    curves = {"eval_steps": [0, 1], "train_acc": [0.1, 0.5], "test_acc": [0.1, 0.4]}
+    runs = {(m, d): [curves] for m in ("mlp",) for d in ch.DATASETS}
+
+    def human_lines(human):
+        fig = ch.plot_curves(runs, ("mlp",), human)
+        lines = {line.get_label(): line.get_ydata()[0] for line in fig.axes[1].lines if "human" in line.get_label()}
+        ch.plotting.plt.close(fig)
+        return lines
+    assert human_lines(None) == {"human (the notebook's quizzes)": ch.HUMAN_ACCURACY}
+    human = ch.read_human([write_quiz(tmp_path / "a.json", False, 7), write_quiz(tmp_path / "s.json", True, 4)])
+    assert human_lines(human) == {"human, mnist1d: measured (1 quiz)": 70.0, "human, shuffled: measured (1 quiz)": 40.0}

@@ -29,6 +29,7 @@ LAYERS = [
     ("running many", {"runmany"}),
     ("chapter scaffolding", {"experiment"}),
     ("reports", {"report"}),
+    ("the human baseline", {"quiz"}),
 ]
 LAYER_OF = {module: i for i, (_, modules) in enumerate(LAYERS) for module in modules}
 
