@@ -38,6 +38,7 @@ import timeit
 import numpy as np
 
 from mnist1d_np import data, experiment, plotting
+from mnist1d_np.claims import Claim
 
 # %% Settings (the paper's)
 @dataclasses.dataclass(frozen=True)
@@ -112,6 +113,12 @@ def measured(results):
             "generation time (5000 examples)": f"{results['generation_seconds_median']:.3f} s"}
 
 
+# %% The claim, judged on the saved check
+CLAIMS = [Claim("the SciPy-free generator makes the paper's frozen dataset", "the frozen mnist1d_data.pkl",
+                "1 if every array matches the frozen dataset (to 1e-12), else 0",
+                lambda results: float(results["matches_frozen"]), ">=", 1, paper=1)]
+
+
 # %% Figures
 def plot_templates(templates):
     """The ten templates, each read top to bottom."""
@@ -139,7 +146,7 @@ def main():
     run.save_figure(plot_templates(dataset["templates"]), "templates")
     run.save_figure(plot_pipeline(steps, results["pipeline_example"]), "pipeline")
     run.save_figure(plotting.plot_examples(dataset, run.settings.examples_per_class), "examples")
-    run.finish(results, PAPER, measured(results), title="MNIST-1D: paper vs this run")
+    run.finish(results, PAPER, measured(results), title="MNIST-1D: paper vs this run", claims=CLAIMS)
 
 
 if __name__ == "__main__":

@@ -58,6 +58,7 @@ import os
 import numpy as np
 
 from mnist1d_np import data, experiment, nn, plotting, quiz, train
+from mnist1d_np.claims import Claim
 from mnist1d_np.experiment import MeanSD
 
 
@@ -84,6 +85,50 @@ TABLE_1 = {  # early-stopped test accuracy (%), mean ± SD over 3 runs: (mnist1d
 PAPER = {**{f"{model} test acc., {dataset} (%)": accuracies[i] for i, dataset in enumerate(("mnist1d", "shuffled"))
             for model, accuracies in TABLE_1.items()},
          HUMAN_ROW: "96 ± 1 / ~30 ± 10"}
+
+
+# %% The paper's claims, judged on the early-stopped accuracies (mean over seeds)
+def accuracy(results, model, dataset):
+    """A model's mean early-stopped test accuracy (%) on a dataset, or None if it was not trained."""
+    entry = results["summary"].get(f"{model}/{dataset}")
+    return None if entry is None else entry["early_stopped_mean"]
+
+
+def lead(model, other, dataset="mnist1d"):
+    """Claim value: model's accuracy minus other's (points)."""
+    return lambda results: minus(accuracy(results, model, dataset), accuracy(results, other, dataset))
+
+
+def shuffling_cost(model, absolute=False):
+    """Claim value: what shuffling the positions costs the model (points; its size if absolute)."""
+    def cost(results):
+        value = minus(accuracy(results, model, "mnist1d"), accuracy(results, model, "shuffled"))
+        return abs(value) if absolute and value is not None else value
+    return cost
+
+
+def minus(a, b):
+    return None if a is None or b is None else a - b
+
+
+def paper_accuracy(model, dataset="mnist1d"):
+    return TABLE_1[model][("mnist1d", "shuffled").index(dataset)].mean
+
+
+CLAIMS = [
+    Claim("the CNN beats the MLP by more than 15 points", "Table 1", "CNN minus MLP, MNIST-1D (points)",
+          lead("cnn", "mlp"), ">", 15, paper=paper_accuracy("cnn") - paper_accuracy("mlp")),
+    Claim("the GRU beats the MLP by more than 15 points", "Table 1", "GRU minus MLP, MNIST-1D (points)",
+          lead("gru", "mlp"), ">", 15, paper=paper_accuracy("gru") - paper_accuracy("mlp")),
+    *[Claim(f"shuffling the positions costs the {model.upper()} more than 20 points", "Table 1",
+            f"{model.upper()}, MNIST-1D minus shuffled (points)", shuffling_cost(model), ">", 20,
+            paper=paper_accuracy(model) - paper_accuracy(model, "shuffled")) for model in ("cnn", "gru")],
+    *[Claim(f"shuffling the positions changes the {name} by less than 3 points", "Table 1",
+            f"|{name}, MNIST-1D minus shuffled| (points)", shuffling_cost(model, absolute=True), "<", 3,
+            paper=abs(paper_accuracy(model) - paper_accuracy(model, "shuffled")),
+            reading="'changes nothing' read as under 3 points, about the SD of three runs")
+      for model, name in (("mlp", "MLP"), ("logistic", "logistic regression"))],
+]
 
 
 # %% The experiment: one training run per (dataset, model, seed)
@@ -181,6 +226,13 @@ def plot_curves(runs, models, human=None):
     return fig
 
 
+def main_curve(runs, models):
+    """Test accuracy (%) against step on MNIST-1D, mean over seeds: the curve the multi-seed report overlays."""
+    return experiment.main_curve("Test accuracy on MNIST-1D", "step", "test accuracy (%)", {
+        model: (runs[(model, "mnist1d")][0]["eval_steps"],
+                100 * np.mean([r["test_acc"] for r in runs[(model, "mnist1d")]], axis=0)) for model in models})
+
+
 # %% Main
 def flags(parser):
     parser.add_argument("--human", nargs="+", metavar="FILE",
@@ -200,7 +252,8 @@ def main():
     saved = {"summary": summary, "curves": {f"{m}/{d}": results for (m, d), results in runs.items()}}
     run.finish({**saved, "human": human} if human else saved,
                PAPER, {**dict.fromkeys(PAPER), **measured, HUMAN_ROW: human_cell(human)},
-               title=f"Early-stopped test accuracy, mean ± SD over {run.settings.seeds} seed(s)")
+               title=f"Early-stopped test accuracy, mean ± SD over {run.settings.seeds} seed(s)",
+               claims=CLAIMS, curve=main_curve(runs, run.settings.models))
 
 
 if __name__ == "__main__":

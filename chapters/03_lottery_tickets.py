@@ -110,6 +110,7 @@ import functools
 import numpy as np
 
 from mnist1d_np import data, experiment, nn, plotting, pruning, resumable, train
+from mnist1d_np.claims import Claim
 
 NAME = "03_lottery_tickets"
 
@@ -500,6 +501,81 @@ def measured_ablations(ablations, index, target):
                       for k in (2, 3, 4)}}
 
 
+# %% The paper's claims, judged on the saved results (final test accuracies, mean over trials)
+def round_accuracy(results, method):
+    """(sparsities, mean final test accuracy (%) of each round over the trials) of a search."""
+    trials = results["search"][method]
+    return (np.array([r["sparsity"] for r in trials[0]]),
+            100 * np.mean([[r["final_test_acc"] for r in rounds] for rounds in trials], axis=0))
+
+
+def smallest_lead_from_90(results):
+    """The smallest lottery minus random (points) over the rounds at 90-99 % sparsity; None if none ran."""
+    sparsity, lottery = round_accuracy(results, "lottery")
+    high = (sparsity >= 0.9) & (sparsity < 1)
+    return float(np.min(lottery[high] - round_accuracy(results, "random")[1][high])) if high.any() else None
+
+
+def share_above_dense_beyond_95(results):
+    """The share of the rounds at 95-99 % sparsity where the lottery ticket beats round 0 (dense)."""
+    sparsity, lottery = round_accuracy(results, "lottery")
+    beyond = (sparsity > 0.95) & (sparsity < 1)
+    return float(np.mean(lottery[beyond] > lottery[0])) if beyond.any() else None
+
+
+def search_lead(results):
+    """The ticket round's lottery minus random in the search (points, mean over trials)."""
+    index, found = results["ticket_round"], results["search"]
+    return 100 * np.mean([l[index]["final_test_acc"] - r[index]["final_test_acc"]
+                          for l, r in zip(found["lottery"], found["random"])])
+
+
+def ticket_lead(variant, other="random"):
+    """Claim value: the retrained ticket minus `other` on a panel's data (points, mean over trials)."""
+    def lead(results):
+        panel = results["panels"][variant]
+        return 100 * np.mean([a["final_test_acc"] - b["final_test_acc"] for a, b in zip(panel["lottery"], panel[other])])
+    return lead
+
+
+def adjacency_ratio(k):
+    """Claim value: p(k neighbouring first-layer weights all kept), lottery over random (means over trials)."""
+    def ratio(results):
+        mean = {m: np.mean([trial[str(k)] for trial in results["adjacency"][m]]) for m in METHODS}
+        return mean["lottery"] / mean["random"] if mean["random"] > 0 else None
+    return ratio
+
+
+def trials_mean(quantity):
+    return float(np.mean(PAPER[quantity]))
+
+
+CLAIMS = [
+    Claim("lottery tickets beat random tickets at every round from 90 % sparsity", "Figure 4 a, b",
+          "smallest lottery minus random, rounds at 90-99 % (points)", smallest_lead_from_90, ">", 0,
+          paper=PAPER["rounds at 90-99 % where lottery > random (final acc)"]),
+    Claim("at the ticket round (92 %) the lottery ticket beats the random one by more than 5 points", "Figure 4 b",
+          "lottery minus random at the ticket round (points)", search_lead, ">", 5,
+          paper=trials_mean("final test acc of the ticket round, lottery (trials)") - trials_mean("  same, random ticket"),
+          reading="'beats' read as more than 5 points, several SDs of one run's final accuracy"),
+    Claim("beyond 95 % sparsity lottery tickets stay above the dense network", "Figure 4 b",
+          "share of the rounds at 95-99 % where lottery > dense", share_above_dense_beyond_95, ">=", 1,
+          paper=PAPER["rounds beyond 95 % where lottery > dense"], reading="'stay above' read as at every such round"),
+    *[Claim(f"on new data (seed 43) the 92 % ticket beats the {name}", "Figure 4 c",
+            f"lottery minus {name}, panel c (points)", ticket_lead("new data", other), ">", 0,
+            paper=float(np.mean(PANEL_C["lottery"]) - np.mean(PANEL_C[other])))
+      for other, name in (("dense", "dense network"), ("random", "random ticket"))],
+    Claim("the ticket's edge over a random ticket survives flipping the positions", "Figure 4 d",
+          "lottery minus random, flipped data (points)", ticket_lead("flipped"), ">", 0, paper="kept"),
+    Claim("the ticket's edge over a random ticket is lost when the positions are shuffled", "Figure 4 e",
+          "lottery minus random, shuffled data (points)", ticket_lead("shuffled"), "<", 2, paper="lost",
+          reading="'lost' read as under 2 points, about the spread of one run's final accuracy"),
+    *[Claim(f"lottery masks keep more runs of {k} neighbouring inputs than random masks", "Figure 4 g",
+            f"p({k} adjacent kept), lottery over random", adjacency_ratio(k), ">", 1, paper="lottery higher")
+      for k in (2, 3)],
+]
+
+
 # %% Main
 def without_masks(result):
     return {**result, "rounds": [{k: v for k, v in r.items() if k != "masks"} for r in result["rounds"]]}
@@ -532,8 +608,11 @@ def main():
         numbers.update(measured_ablations(ablations, index, run.settings.ticket_sparsity))
         searches = {n: without_masks(r) for n, r in ablations["searches"].items()}
         results["ablations"] = {**ablations, "searches": searches}
+    sparsity, curves = round_accuracy(results, "lottery")[0], {m: round_accuracy(results, m)[1] for m in METHODS}
     run.finish(results, PAPER, numbers, title="Lottery tickets: notebook vs this run",
-               headers=("quantity", "notebook / paper", "this run"))
+               headers=("quantity", "notebook / paper", "this run"), claims=CLAIMS,
+               curve=experiment.main_curve("Final test accuracy against sparsity, mean over trials", "sparsity",
+                                           "final test accuracy (%)", {m: (sparsity, curves[m]) for m in METHODS}))
 
 
 if __name__ == "__main__":

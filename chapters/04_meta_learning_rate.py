@@ -51,6 +51,7 @@ import time
 import numpy as np
 
 from mnist1d_np import Tensor, data, experiment, grad, nn, ops, plotting, tensor, train
+from mnist1d_np.claims import Claim
 from mnist1d_np.progress import progress
 
 
@@ -168,6 +169,28 @@ def measured(results):
                 experiment.each(ablations.get("grid_optimum_per_init_seed", []), digits=2) or None}
 
 
+# %% The paper's claims, judged on the saved results
+def farthest_from_paper(results):
+    """The largest distance of a trial's final learning rate from the paper's 0.62."""
+    return max(abs(t["final_lr"] - PAPER_LR) for t in results["trials"])
+
+
+def distance_to_grid(results):
+    """|mean final learning rate of the trials - the grid search's minimum|."""
+    return abs(np.mean([t["final_lr"] for t in results["trials"]]) - results["grid"]["best_lr"])
+
+
+CLAIMS = [
+    Claim("from 1.5 and from 0.15, the metalearned learning rate converges to 0.62", "Section 4",
+          "largest |final lr - 0.62| of the trials", farthest_from_paper, "<", 0.05,
+          paper=max(abs(lr - PAPER_LR) for lr in PAPER["lr after outer step 48, each trial (notebook)"]),
+          reading="'converges to 0.62' read as within 0.05 of it, from both starts"),
+    Claim("the hypergradient finds the grid search's best learning rate", "Section 4 (the grid: this chapter's check)",
+          "|mean final lr - the grid's minimum|", distance_to_grid, "<=", 0.05,
+          reading="within one step (0.05) of the grid"),
+]
+
+
 # %% Figures
 def plot_trials(trials):
     """Three panels against the outer step: objective, final inner loss, learning rate."""
@@ -204,7 +227,10 @@ def main():
     run.save_figure(plot_trials(results["trials"]), "trials")
     run.save_figure(plot_grid(results["grid"], results["trials"]), "grid_search")
     run.finish(results, PAPER, measured(results), title=f"Metalearned learning rate, {run.settings.outer_steps} "
-               f"outer steps from {experiment.cell(run.settings.initial_lrs)}: paper vs this run")
+               f"outer steps from {experiment.cell(run.settings.initial_lrs)}: paper vs this run", claims=CLAIMS,
+               curve=experiment.main_curve("The learning rate over the outer steps", "outer step", "learning rate",
+                                           {f"from {t['init_lr']:g}": (range(len(t["lr_history"])), t["lr_history"])
+                                            for t in results["trials"]}))
 
 
 if __name__ == "__main__":

@@ -62,6 +62,7 @@ import time
 import numpy as np
 
 from mnist1d_np import Tensor, data, experiment, grad, nn, ops, optim, plotting, resumable, tensor, train
+from mnist1d_np.claims import Claim
 from mnist1d_np.learned_activation import scalar_mlp
 from mnist1d_np.progress import progress
 
@@ -276,6 +277,18 @@ def measured(results):
                for name, entry in results.get("ablations", {}).items()}}
 
 
+# %% The paper's claim, judged on the saved results
+def lead_over_best_standard(results):
+    """The learned activation's mean final test accuracy minus the best of ReLU/ELU/Swish's (points)."""
+    table = results["final_test_acc"]
+    return 100 * (np.mean(table["learned"]) - max(np.mean(table[b]) for b in ("relu", "elu", "swish")))
+
+
+CLAIMS = [Claim("the learned activation beats ReLU, ELU and Swish by more than 5 points", "Figure 6 and its text",
+                "learned minus the best of ReLU/ELU/Swish (points)", lead_over_best_standard, ">", 5,
+                paper=PAPER["learned minus best of ReLU/ELU/Swish (points)"])]
+
+
 # %% Figures
 def plot_results(results, settings):
     """Meta-loss and test accuracy over the outer steps; the learned activation at its snapshots."""
@@ -307,8 +320,12 @@ def main():
     if run.args.ablations:
         results["ablations"] = run_ablations(run, run.settings, run.args.seed)
     run.save_figure(plot_results(results, run.settings), "activation")
+    history = results["history"]
     run.finish(results, PAPER, measured(results), title=f"Final test accuracy over {run.settings.seeds} "
-                                                         "fresh inner initialisations (mean ± SD)")
+                                                         "fresh inner initialisations (mean ± SD)", claims=CLAIMS,
+               curve=experiment.main_curve("Test accuracy of the inner run, per outer step", "outer step",
+                                           "test accuracy (%)", {"learned": (range(len(history["test_acc"])),
+                                                                             100 * np.array(history["test_acc"]))}))
 
 
 if __name__ == "__main__":

@@ -52,6 +52,7 @@ import functools
 import numpy as np
 
 from mnist1d_np import data, experiment, nn, ops, plotting, train
+from mnist1d_np.claims import Claim
 
 # %% Settings (the notebook's)
 @dataclasses.dataclass(frozen=True)
@@ -194,6 +195,54 @@ def readings(curves):
     return table
 
 
+# %% The paper's claims, judged on the saved curves (final errors after the last epoch)
+def peak(label, key):
+    """Claim value: a main curve's find_peak entry `key` (saved under results["peaks"])."""
+    return lambda results: results["peaks"]["main"][label][key] if label in results["peaks"]["main"] else None
+
+
+def fall_after_peak(label):
+    """Claim value: the curve's peak test error minus its widest model's (points)."""
+    def fall(results):
+        rows = results["curves"]["main"].get(label)
+        return None if rows is None else results["peaks"]["main"][label]["test_error"] - rows[-1]["test_error"]
+    return fall
+
+
+def peak_to_threshold(label):
+    """Claim value: how far the peak's width is from the interpolation threshold (a ratio, >= 1)."""
+    def ratio(results):
+        entry = results["peaks"]["main"].get(label)
+        if entry is None or entry["threshold"] is None:
+            return None
+        return max(entry["width"], entry["threshold"]) / min(entry["width"], entry["threshold"])
+    return ratio
+
+
+def notebook(label, quantity):
+    return NOTEBOOK[label][QUANTITIES.index(quantity)]
+
+
+PEAK_READING = ("a peak: at least 2 points above the first valley, about 4 binomial SDs of one error "
+                "on the 12,000 test examples")
+HEIGHT = "peak above first valley (points)"
+CLAIMS = [
+    Claim("with 15 % label noise, the MLP's test error peaks", "Figure 5", f"MLP, noisy: {HEIGHT}",
+          peak("MLP, noisy", "height"), ">=", 2, paper=notebook("MLP, noisy", HEIGHT), reading=PEAK_READING),
+    Claim("past the peak, the noisy MLP's test error falls again", "Figure 5",
+          "MLP, noisy: peak minus the widest model's test error (points)", fall_after_peak("MLP, noisy"), ">", 2,
+          paper=notebook("MLP, noisy", QUANTITIES[0]) - notebook("MLP, noisy", QUANTITIES[4])),
+    Claim("the noisy MLP's peak lies near the interpolation threshold", "Figure 5 and its text",
+          "MLP, noisy: larger over smaller of the peak's width and the threshold's", peak_to_threshold("MLP, noisy"),
+          "<=", 1.5, paper=notebook("MLP, noisy", QUANTITIES[2]) / notebook("MLP, noisy", QUANTITIES[1]),
+          reading="'near' read as within a factor 1.5 of the width where train error first reaches 0"),
+    Claim("without label noise, the MLP shows no peak", "Figure 5", f"MLP, clean: {HEIGHT}",
+          peak("MLP, clean", "height"), "<", 2, paper=notebook("MLP, clean", HEIGHT), reading=PEAK_READING),
+    Claim("with 15 % label noise, the CNN's test error peaks too", "Figure 5", f"CNN, noisy: {HEIGHT}",
+          peak("CNN, noisy", "height"), ">=", 2, paper=notebook("CNN, noisy", HEIGHT), reading=PEAK_READING),
+]
+
+
 # %% Figures
 def plot_main(curves, noise):
     """The paper's three panels (MLP clean, MLP and CNN with noise): train and test error (%) against
@@ -271,7 +320,11 @@ def main():
     run.finish(dict(curves=curves, peaks=every_peak(curves)), PAPER, readings(curves),
                headers=("quantity", "notebook", "this run"),
                title=f"Final errors after {run.settings.epochs} epochs; noisy: {100 * noise:g} % label noise "
-                     "(the notebook: 15 %)")
+                     "(the notebook: 15 %)", claims=CLAIMS,
+               curve=experiment.main_curve("Final test error against width", "width (h or channels)",
+                                           "test error (%)", {label: ([r["width"] for r in rows],
+                                                                      [r["test_error"] for r in rows])
+                                                              for label, rows in curves["main"].items()}, "log"))
 
 
 if __name__ == "__main__":

@@ -65,6 +65,7 @@ import numpy as np
 
 from mnist1d_np import (Tensor, augment, contrastive, data, experiment, nn, no_grad, ops, optim, plotting, probes,
                         train, tsne)
+from mnist1d_np.claims import Claim
 from mnist1d_np.progress import progress
 
 
@@ -304,6 +305,42 @@ def measured(main, ablations, seconds):
             f"{100 * main['history']['knn'][-1]:.1f}", **(rows if ablations else dict.fromkeys(rows))}
 
 
+# %% The paper's claims, judged on the saved linear probes of the main run
+ENCODER, PROJECTOR = ("conv1", "conv2", "conv3"), ("hidden1", "hidden2", "output")
+
+
+def best_of(percent, names):
+    """The highest accuracy (%) among the layers `names` that `percent` has (None: it has none)."""
+    present = [percent[name] for name in names if name in percent]
+    return max(present) if present else None
+
+
+def linear_probes(results):
+    """The main run's linear-probe accuracy of every layer (%)."""
+    return {name: 100 * acc for name, acc in results["main"]["layers"].items()}
+
+
+def encoder_lead(results):
+    """The best encoder layer's linear probe minus the best projector layer's (points)."""
+    percent = linear_probes(results)
+    projector = best_of(percent, PROJECTOR)
+    return None if projector is None else best_of(percent, ENCODER) - projector
+
+
+CLAIMS = [
+    Claim("the best linear probe is in the encoder, before the projection head", "Figure 7 and its text",
+          "best encoder layer minus best projector layer, linear probe (points)", encoder_lead, ">", 0,
+          paper=best_of(NOTEBOOK_LAYERS, ENCODER) - best_of(NOTEBOOK_LAYERS, PROJECTOR)),
+    Claim("the encoder's features reach about 82 % linear accuracy", "the paper's text, Figure 7",
+          "linear probe on conv3, the encoder's output (%)", lambda results: linear_probes(results)["conv3"], ">=", 77,
+          paper=NOTEBOOK_LAYERS["conv3"], reading="'about 82 %' read as at least 77 %, 5 points below"),
+    Claim("label-free features are far more linearly readable than the pixels", "Figure 7",
+          "linear probe, encoder minus input pixels (points)",
+          lambda results: linear_probes(results)["conv3"] - linear_probes(results)["input"], ">", 30,
+          paper=NOTEBOOK_LAYERS["conv3"] - NOTEBOOK_LAYERS["input"], reading="'far more' read as over 30 points"),
+]
+
+
 # %% Figures
 def plot_views(dataset, config, seed, per_row=5):
     """The first example of five classes (black) and two random views of each."""
@@ -385,7 +422,10 @@ def main():
         run.save_figure(plot_ablations(result, ablations), "ablations")
     run.finish({"main": result, "ablations": ablations, "tsne": tsne_numbers, "paper": NOTEBOOK_LAYERS}, PAPER,
                measured(result, ablations, run.total_elapsed()),
-               title=f"Linear probe and kNN, test accuracy, {settings.epochs} epochs")
+               title=f"Linear probe and kNN, test accuracy, {settings.epochs} epochs", claims=CLAIMS,
+               curve=experiment.main_curve("Test accuracy during training", "epoch", "test accuracy (%)", {
+                   label: (result["history"]["epoch"], 100 * np.array(result["history"][probe]))
+                   for probe, label in (("linear", "linear probe, encoder"), ("knn", "kNN (cosine), output"))}))
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ import dataclasses
 import numpy as np
 
 from mnist1d_np import Tensor, data, experiment, nn, no_grad, plotting, probes, resumable, train, tsne
+from mnist1d_np.claims import Claim
 from mnist1d_np.progress import Progress
 
 
@@ -150,6 +151,19 @@ def measured(results):
     return rows
 
 
+# %% The paper's claims, judged on the saved read-outs
+CLAIMS = [
+    Claim("in pixel space, a 10-nearest-neighbour classifier stays far below a CNN", "Table 1 and the notebook",
+          "CNN (early-stopped) minus kNN on the pixels, test acc. (points)",
+          lambda results: results["cnn"]["early_stopped_test_acc"] - results["pixels"]["knn_acc"], ">", 20,
+          paper=PAPER["CNN test acc., final / early-stopped (%)"].mean - PAPER["kNN test acc., pixels (%)"],
+          reading="'far below' read as more than 20 points"),
+    Claim("a linear read-out of the raw signals gets little of the class", "Table 1 and the notebook",
+          "linear probe on the pixels, test acc. (%)", lambda results: results["pixels"]["probe_acc"], "<", 40,
+          paper=PAPER["linear probe test acc., pixels (%)"], reading="'little' read as under 40 %"),
+]
+
+
 # %% Figures
 def plot_embeddings(maps, labels):
     """The two t-SNE maps side by side, coloured by class, each class's median labelled."""
@@ -165,7 +179,7 @@ def main():
     results, maps, labels = pixels_and_cnn(run.settings, run.args.seed, run.path)
     run.save_figure(plot_embeddings(maps, labels), "tsne")
     run.finish(results, PAPER, measured(results), title=f"{len(labels)} points ({run.settings.train_points} "
-               f"train + {run.settings.test_points} test), kNN with k = {run.settings.knn_k}")
+               f"train + {run.settings.test_points} test), kNN with k = {run.settings.knn_k}", claims=CLAIMS)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import __version__, runmany
+from . import __version__, claims as claims_module, runmany
 from .fileio import atomic_write, clean_temporary_files, read_json, to_jsonable, write_json
 
 
@@ -381,6 +381,29 @@ def machine_info():
             "cpu_count": os.cpu_count()}
 
 
+def code_identity():
+    """The code that made a result: the package version and, in a git checkout, its commit
+    (and whether the checkout had uncommitted changes). None where git or the checkout is missing."""
+    import subprocess
+    folder = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    identity = {"version": __version__, "commit": None, "uncommitted_changes": None}
+    try:
+        git = lambda *args: subprocess.run(["git", "-C", folder, *args], capture_output=True, text=True,
+                                           timeout=10, check=True).stdout.strip()
+        identity["commit"] = git("rev-parse", "HEAD")
+        identity["uncommitted_changes"] = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        pass  # not a git checkout (an installed package), or no git: the version alone
+    return identity
+
+
+def main_curve(title, xlabel, ylabel, series, xscale="linear"):
+    """The chapter's main curve, as results.json keeps it for the multi-seed report to overlay:
+    series: {label: (x values, y values)}."""
+    return {"title": title, "xlabel": xlabel, "ylabel": ylabel, "xscale": xscale,
+            "series": {label: [list(map(float, x)), list(map(float, y))] for label, (x, y) in series.items()}}
+
+
 TIME_SPENT = "time_spent.json"
 
 
@@ -424,28 +447,35 @@ class Run:
         return runmany.run_many(task, configs, self.path(folder), workers=getattr(self.args, "workers", None),
                                 scheduler=getattr(self.args, "scheduler", None), label=label)
 
-    def finish(self, results, paper, measured, title=None, headers=("quantity", "paper", "this run")):
+    def finish(self, results, paper, measured, title=None, headers=("quantity", "paper", "this run"),
+               claims=(), curve=None):
         """Print the *quantity | paper | this run* table of `paper` and `measured`
-        (see paper_vs_run) and save results.json: the results, the table's rows
-        (which `python -m mnist1d_np.report` turns into the README's results
-        table), settings, seed, version, wall time, date and machine."""
+        (see paper_vs_run), then the `claims` (claims.Claim) judged on the results,
+        and save results.json: the results, the table's rows (which `python -m
+        mnist1d_np.report` turns into the README's results table), the claims'
+        records, the main `curve` (main_curve), settings, seed, the code's
+        version and commit, wall time, date and machine."""
         try:
             rows = paper_vs_run(paper, measured)
         except ValueError:  # a chapter's table is wrong: keep what the run computed, then say so
             self.save_results(results)
             raise
+        saved = json.loads(json.dumps(to_jsonable(results)))  # the claims read what results.json keeps
+        records = claims_module.evaluate(claims, saved)
         print_table(rows, headers, title)
-        return self.save_results(results, rows)
+        claims_module.print_claims(records)
+        return self.save_results(results, rows, claims=records, curve=curve)
 
-    def save_results(self, results, table=(), name="results"):
+    def save_results(self, results, table=(), name="results", claims=(), curve=None):
         """Write OUT/name.json (see finish)."""
         record = {"chapter": self.name, "quick": self.quick, "seed": getattr(self.args, "seed", None),
                   "settings": self._settings_json(), "arguments": vars(self.args),
-                  "mnist1d_np_version": __version__,
+                  "mnist1d_np_version": __version__, "code": code_identity(),
                   "wall_time_s": round(self.elapsed(), 3), "total_wall_time_s": round(self.total_elapsed(), 3),
                   "stage_seconds": {k: round(v, 3) for k, v in self.stages.items()},
                   "date": time.strftime("%Y-%m-%d"), "machine": machine_info(),
-                  "table": [list(map(str, row)) for row in table], "results": results}
+                  "table": [list(map(str, row)) for row in table], "claims": list(claims), "curve": curve,
+                  "results": results}
         path = self.path(f"{name}.json")
         write_json(path, record)
         self._record_time()

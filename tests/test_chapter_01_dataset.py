@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from test_chapters import assert_real_png, load_chapter, run_chapter
+from test_chapters import assert_claims, assert_real_png, load_chapter, run_chapter
 
 chapter = load_chapter("01_dataset")
 
@@ -19,6 +19,7 @@ def test_chapter_01_reproduces_the_frozen_dataset(tmp_path):
     assert record["settings"]["timing_repeats"] == 1 and results["generation_seconds_median"] > 0
     for figure in ("templates", "pipeline", "examples"):
         assert_real_png(tmp_path / f"{figure}.png")
+    assert_claims(stdout, record, {"the SciPy-free generator makes the paper's frozen dataset": 1.0})
 
 
 def test_the_followed_digit_goes_through_every_stage():

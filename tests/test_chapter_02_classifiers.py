@@ -3,7 +3,8 @@ import os
 import subprocess
 import sys
 
-from test_chapters import ROOT, assert_real_png, load_chapter, run_chapter
+import pytest
+from test_chapters import ROOT, assert_claims, assert_real_png, load_chapter, run_chapter
 
 
 def test_chapter_02_quick(tmp_path):
@@ -18,6 +19,18 @@ def test_chapter_02_quick(tmp_path):
     assert drop("cnn") > 15 and abs(drop("logistic")) < 5
     assert_real_png(tmp_path / "accuracy.png")
     assert "cnn test acc., mnist1d (%)" in stdout
+    lead = lambda m: summary[f"{m}/mnist1d"]["early_stopped_mean"] - summary["mlp/mnist1d"]["early_stopped_mean"]
+    assert_claims(stdout, record, {
+        "the CNN beats the MLP by more than 15 points": lead("cnn"),
+        "the GRU beats the MLP by more than 15 points": lead("gru"),
+        "shuffling the positions costs the CNN more than 20 points": drop("cnn"),
+        "shuffling the positions costs the GRU more than 20 points": drop("gru"),
+        "shuffling the positions changes the MLP by less than 3 points": abs(drop("mlp")),
+        "shuffling the positions changes the logistic regression by less than 3 points": abs(drop("logistic"))})
+    assert [c["paper"] for c in record["claims"]] == [94 - 68, 91 - 68, 94 - 56, 91 - 57, 0, 0]  # Table 1
+    curve = record["curve"]["series"]["cnn"]  # the main curve the multi-seed report overlays
+    assert curve == [record["results"]["curves"]["cnn/mnist1d"][0]["eval_steps"],
+                     pytest.approx([100 * a for a in record["results"]["curves"]["cnn/mnist1d"][0]["test_acc"]])]
 
 
 def test_chapter_02_runs_do_not_depend_on_the_worker_count(tmp_path, monkeypatch):
@@ -84,6 +97,9 @@ def test_a_run_of_fewer_models_tabulates_those_it_ran(tmp_path):
     rows = {row[0] for row in record["table"]}
     assert {"mlp test acc., mnist1d (%)", "mlp test acc., shuffled (%)"} <= rows
     assert not any(row.startswith("cnn") for row in rows) and record["settings"]["models"] == ["mlp"]
+    verdicts = {c["statement"]: c["verdict"] for c in record["claims"]}  # claims of models not run: not measured
+    assert [s for s, v in verdicts.items() if v != "not measured"] == [
+        "shuffling the positions changes the MLP by less than 3 points"]
 
 
 # ---------------------------------------------------------------- the human row (issue 23)

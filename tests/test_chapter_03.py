@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from test_chapters import load_chapter as load_chapter_named
+from test_chapters import assert_claims, load_chapter as load_chapter_named
 
 from mnist1d_np import pruning, resumable, runmany, train
 
@@ -119,6 +119,24 @@ def test_chapter_03_quick(tmp_path):
     #                         full run: at this scale the shuffled panel keeps part of the edge.)
     for figure in ("panels_ab", "panels_cf", "panel_g"):
         assert (tmp_path / f"{figure}.png").stat().st_size > 10_000
+    panel_lead = lambda variant, other: 100 * np.mean([
+        l["final_test_acc"] - o["final_test_acc"]
+        for l, o in zip(results["panels"][variant]["lottery"], results["panels"][variant][other])])
+    ratio = lambda k: np.mean([t[k] for t in adjacency["lottery"]]) / np.mean([t[k] for t in adjacency["random"]])
+    assert_claims(proc.stdout, record, {   # no round of the 10 lies in [90 %, 100 %): those two are not measured
+        "lottery tickets beat random tickets at every round from 90 % sparsity": None,
+        "at the ticket round (92 %) the lottery ticket beats the random one by more than 5 points": 100 * np.mean(
+            [l[index]["final_test_acc"] - r[index]["final_test_acc"]
+             for l, r in zip(results["search"]["lottery"], results["search"]["random"])]),
+        "beyond 95 % sparsity lottery tickets stay above the dense network": None,
+        "on new data (seed 43) the 92 % ticket beats the dense network": panel_lead("new data", "dense"),
+        "on new data (seed 43) the 92 % ticket beats the random ticket": panel_lead("new data", "random"),
+        "the ticket's edge over a random ticket survives flipping the positions": panel_lead("flipped", "random"),
+        "the ticket's edge over a random ticket is lost when the positions are shuffled":
+            panel_lead("shuffled", "random"),
+        "lottery masks keep more runs of 2 neighbouring inputs than random masks": ratio("2"),
+        "lottery masks keep more runs of 3 neighbouring inputs than random masks": ratio("3")})
+    assert record["claims"][1]["paper"] == pytest.approx((75.6 + 74.4) / 2 - (60.6 + 61.8) / 2)
 
 
 def test_a_seed_whose_trials_would_reach_the_reinit_seeds_is_refused_before_anything_is_written(tmp_path):

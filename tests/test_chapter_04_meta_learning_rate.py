@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from test_chapters import ROOT, assert_real_png, load_chapter, run_chapter
+from test_chapters import ROOT, assert_claims, assert_real_png, load_chapter, run_chapter
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +57,11 @@ def test_chapter_04_quick(tmp_path):
     assert "final lr, each trial" in stdout and "0.9111 / 0.5689" in stdout
     assert_real_png(tmp_path / "trials.png")
     assert_real_png(tmp_path / "grid_search.png")
+    finals = [t["final_lr"] for t in trials]
+    assert_claims(stdout, record, {
+        "from 1.5 and from 0.15, the metalearned learning rate converges to 0.62": max(abs(lr - 0.62) for lr in finals),
+        "the hypergradient finds the grid search's best learning rate": abs(np.mean(finals) - grid_minimum)})
+    assert record["claims"][0]["paper"] == pytest.approx(0.6243 - 0.62)  # the notebook's farther trial
 
 
 def test_chapter_04_rejects_a_seed_pytorch_cannot_take(tmp_path):

@@ -4,7 +4,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from test_chapters import assert_real_png, load_chapter, run_chapter
+from test_chapters import assert_claims, assert_real_png, load_chapter, run_chapter
 
 
 @pytest.fixture
@@ -99,3 +99,5 @@ def test_chapter_05_quick(tmp_path):
     assert abs(accuracy["learned"] - np.mean([0.438, 0.448, 0.416])) < 0.02
     assert "learned minus best of ReLU/ELU/Swish (points) | > 5" in stdout
     assert_real_png(tmp_path / "activation.png")
+    assert_claims(stdout, record, {"the learned activation beats ReLU, ELU and Swish by more than 5 points":
+                                   100 * (accuracy["learned"] - max(accuracy[b] for b in ("relu", "elu", "swish")))})

@@ -10,7 +10,7 @@ import pytest
 
 from mnist1d_np import runmany
 from mnist1d_np.resumable import stop_when
-from test_chapters import ROOT, assert_real_png, load_chapter, run_chapter
+from test_chapters import ROOT, assert_claims, assert_real_png, load_chapter, run_chapter
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +49,14 @@ def test_chapter_06_quick(tmp_path):
                for clean, noisy in zip(curves["MLP, clean"], curves["MLP, noisy"]))
     assert "MLP, noisy: peak test error (%)" in stdout and "not reached" in stdout and "ablation" not in stdout
     assert_real_png(tmp_path / "double_descent.png")
+    assert_claims(stdout, record, {  # no threshold reached: how near the peak is to it is not measured
+        "with 15 % label noise, the MLP's test error peaks": peaks["MLP, noisy"]["height"],
+        "past the peak, the noisy MLP's test error falls again":
+            peaks["MLP, noisy"]["test_error"] - curves["MLP, noisy"][-1]["test_error"],
+        "the noisy MLP's peak lies near the interpolation threshold": None,
+        "without label noise, the MLP shows no peak": peaks["MLP, clean"]["height"],
+        "with 15 % label noise, the CNN's test error peaks too": peaks["CNN, noisy"]["height"]})
+    assert [c["paper"] for c in record["claims"]] == pytest.approx([6.81, 54.05 - 45.47, 61 / 47, 0.64, 14.16])
     # A rerun trains nothing: every model is read back from its saved result.
     proc = subprocess.run([sys.executable, os.path.join(ROOT, "chapters", "06_double_descent.py"), "--quick",
                            "--workers", "1", "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mnist1d_np import resumable
-from test_chapters import assert_real_png, load_chapter, run_chapter
+from test_chapters import assert_claims, assert_real_png, load_chapter, run_chapter
 
 chapter = load_chapter("07_self_supervised")
 
@@ -40,6 +40,12 @@ def test_quick_run_learns_a_representation(tmp_path):
     assert "linear probe, conv3 (encoder) (%)" in stdout
     for figure in ("views", "tsne", "layers", "training"):
         assert_real_png(tmp_path / f"{figure}.png")
+    assert_claims(stdout, record, {
+        "the best linear probe is in the encoder, before the projection head":
+            100 * (max(layers[n] for n in ("conv1", "conv2", "conv3")) - max(layers["hidden1"], layers["output"])),
+        "the encoder's features reach about 82 % linear accuracy": 100 * layers["conv3"],
+        "label-free features are far more linearly readable than the pixels": 100 * (layers["conv3"] - layers["input"])})
+    assert [c["paper"] for c in record["claims"]] == pytest.approx([82.1 - 76.1, 82.1, 82.1 - 32.8])
 
 
 def test_interrupted_training_resumes_to_identical_numbers(tiny_dataset, tmp_path, capsys):

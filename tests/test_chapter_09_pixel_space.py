@@ -4,7 +4,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from test_chapters import assert_real_png, load_chapter, run_chapter
+from test_chapters import assert_claims, assert_real_png, load_chapter, run_chapter
 
 chapter = load_chapter("09_pixel_space")
 
@@ -25,6 +25,10 @@ def test_chapter_09_quick_and_rerun_from_its_caches(tmp_path):
         assert 0 < side["kl"] < 4 and 0.85 < side["trustworthiness"] <= 1
     assert "| 59.6 " in stdout and "| 32.8 " in stdout and "not shown" in stdout
     assert_real_png(tmp_path / "tsne.png")
+    assert_claims(stdout, record, {
+        "in pixel space, a 10-nearest-neighbour classifier stays far below a CNN":
+            cnn["early_stopped_test_acc"] - pixels["knn_acc"],
+        "a linear read-out of the raw signals gets little of the class": pixels["probe_acc"]})
 
     caches = {path.name: path.stat().st_mtime_ns for path in tmp_path.glob("*.ckpt.npz")}
     assert len(caches) == 3  # the CNN and the two embeddings

@@ -36,6 +36,30 @@ def load_chapter(name):
     return module
 
 
+def assert_claims(stdout, record, expected):
+    """A run's claims (results.json's "claims", and the lines after the table): in order, every field,
+    each value equal to `expected` {statement: the value computed by the test from the saved results,
+    or None: not measured}, and each verdict what the value and the criterion say."""
+    from mnist1d_np import __version__
+    records = record["claims"]
+    assert [c["statement"] for c in records] == list(expected)
+    assert "The paper's claims, judged on this run:" in stdout
+    for claim in records:
+        assert set(claim) == {"statement", "source", "quantity", "value", "paper", "reading", "criterion", "verdict"}
+        assert claim["source"] and claim["quantity"] and set(claim["criterion"]) == {"compare", "threshold"}
+        want = expected[claim["statement"]]
+        if want is None:
+            assert claim["value"] is None and claim["verdict"] == "not measured"
+        else:
+            assert claim["value"] == pytest.approx(want, rel=1e-9, abs=1e-9)
+            compare, threshold = claim["criterion"]["compare"], claim["criterion"]["threshold"]
+            supported = {">": want > threshold, ">=": want >= threshold, "<": want < threshold,
+                         "<=": want <= threshold}[compare]
+            assert claim["verdict"] == ("holds" if supported else "does not hold")
+        assert f"{claim['verdict']}" in stdout and claim["statement"] in stdout
+    assert record["code"]["version"] == __version__
+
+
 # ---------------------------------------------------------------- every chapter, as a lesson and a notebook
 
 CHAPTERS = sorted(name[:-3] for name in os.listdir(os.path.join(ROOT, "chapters")) if name.endswith(".py"))

@@ -27,8 +27,10 @@ LAYERS = [
     ("analysis: neighbours and probes", {"probes"}),
     ("analysis: embeddings", {"tsne"}),
     ("running many", {"runmany"}),
+    ("claims", {"claims"}),
     ("chapter scaffolding", {"experiment"}),
     ("reports", {"report"}),
+    ("the whole paper over seeds", {"reproduce"}),
     ("the human baseline", {"quiz"}),
 ]
 LAYER_OF = {module: i for i, (_, modules) in enumerate(LAYERS) for module in modules}
