@@ -20,6 +20,8 @@ waiting on its own worker's sweep could deadlock).
 Resuming: a chapter run whose results.json is there (same seed, --quick and
 --ablations) is done and is not run again; the others resume from what they
 saved. Ctrl-C stops every chapter cleanly; run the same command to go on.
+A --quick reproduction refuses an --out that holds full runs (and the
+reverse), which it would overwrite.
 
 At the end (and whenever the command is rerun) OUT/REPRODUCTION.md and
 OUT/reproduction.json give every claim over the seeds, the chapters' wall
@@ -110,6 +112,14 @@ def is_done(job, args):
         record = read_json(job.results)
         return (record.get("seed") == job.seed and bool(record.get("quick")) == args.quick
                 and bool(record.get("arguments", {}).get("ablations")) == (args.ablations and job.chapter.ablations))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def other_mode(job, args):
+    """The job's folder holds a run of the other mode (full where --quick is asked, or the reverse)."""
+    try:
+        return bool(read_json(job.results).get("quick")) != args.quick
     except (OSError, ValueError, AttributeError):
         return False
 
@@ -254,6 +264,11 @@ def main(argv=None):
     args = parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     jobs = [Job(CHAPTERS[number], seed, args.out) for seed in args.seeds for number in args.chapters]
+    clash = [job.key for job in jobs if other_mode(job, args)]
+    if clash:  # a --quick run would overwrite a full run's results (or the reverse)
+        print(f"error: --out {args.out} holds {'full' if args.quick else '--quick'} runs ({', '.join(clash)}); "
+              f"give this {'--quick ' if args.quick else 'full '}reproduction another --out", file=sys.stderr)
+        sys.exit(2)
     todo = [job for job in jobs if not is_done(job, args)]
     print(f"reproduce: {len(jobs)} chapter runs ({len(args.chapters)} chapters x {len(args.seeds)} seeds), "
           f"{len(jobs) - len(todo)} done already; logs in {args.out}/seed-S/NN_name.log", file=sys.stderr)

@@ -74,6 +74,15 @@ def test_bad_arguments_are_refused_before_anything_runs(tmp_path, args, message)
     assert not out.exists()
 
 
+def test_a_quick_reproduction_does_not_overwrite_a_full_run(tmp_path):
+    saved_run(str(tmp_path), 0, "01_dataset", [claim("generator", 1.0, ">=", 1)])
+    before = (tmp_path / "seed-0" / "01_dataset" / "results.json").read_bytes()
+    proc = subprocess.run([sys.executable, "-m", "mnist1d_np.reproduce", "--quick", "--chapters", "01",
+                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "holds full runs (seed-0/01_dataset)" in proc.stderr
+    assert (tmp_path / "seed-0" / "01_dataset" / "results.json").read_bytes() == before
+
+
 def test_an_interrupted_reproduction_continues_where_it_stopped(tmp_path):
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "mnist1d_np.reproduce", "--quick", "--chapters", "01", "04", "--seeds", "0", "1",
