@@ -179,7 +179,8 @@ def claims_markdown(summary, figures=()):
     for name, entry in summary["chapters"].items():
         for c in entry["claims"]:
             each = " / ".join(f"{num(c['values'][s])}" for s in sorted(c["values"]))
-            spread = f"{num(c['mean'])} ± {num(c['sd'])}" if c["mean"] is not None else "—"
+            spread = ("—" if c["mean"] is None else num(c["mean"]) if c["measured"] == 1  # no SD of one seed
+                      else f"{num(c['mean'])} ± {num(c['sd'])}")
             seeds = ", ".join(map(str, sorted(c["values"])))
             cells = (name[:2], c["statement"], c["source"], c["quantity"], claims_module.criterion_text(c),
                      num(c["paper"]), f"{each} (seeds {seeds})", spread, c["summary"])

@@ -46,6 +46,7 @@ def test_the_report_judges_each_claim_over_the_seeds_from_the_saved_values(tmp_p
     text = open(paths["markdown"]).read()
     assert "| 02 | cnn beats mlp | Table 1 | CNN minus MLP (points) | > 15 | 26 | 20 / 10 (seeds 0, 1) | 15 ± 5 | " \
            "holds in 1 of 2 seeds |" in text
+    assert "| — / 16 (seeds 0, 1) | 16 | holds in 1 of 1 seed |" in text  # one seed measured: no SD
     assert "| 02_classifiers | 0, 1 | 60 s / 90 s | 110 s / — |" in text   # wall from the results, CPU from the ledger
     assert "The reproduction's wall time, every invocation of `reproduce`: 3.3 min." in text
     assert "made by different code" in text and f"commit {'a' * 12}: 02 seed 0" in text and \
