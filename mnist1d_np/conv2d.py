@@ -51,10 +51,11 @@ import numpy as np
 from numba import njit
 
 from . import ops
-from .conv1d import _valid_positions
-from .tensor import make_op
+from .conv1d import _contiguous, _masked, _valid_positions
+from .tensor import is_grad_enabled, make_op
 
 _CHUNK = 1 << 21      # im2col entries per product (8 MiB in float32): a batch of 100 MNIST images is one
+_matmul = np.matmul   # every product goes through this name: benchmarks/bench_conv2d.py times them in place
 
 
 # ---------------------------------------------------------------------------
@@ -75,14 +76,14 @@ def output_size(size, kernel, stride, padding):
 
 
 def batch_last(a):
-    """a (B, ...) as a C-contiguous (..., B) array: a view when a's memory is already laid out so."""
-    t = np.moveaxis(a, 0, -1)
+    """a (B, C, H, W) as a C-contiguous (C, H, W, B) array: a view when a's memory is already laid out so."""
+    t = a.transpose(1, 2, 3, 0)
     return t if t.flags.c_contiguous else np.ascontiguousarray(t)
 
 
 def _batch_first(t):
-    """The (B, ...) view of a batch-last array t (..., B)."""
-    return np.moveaxis(t, -1, 0)
+    """The (B, C, H, W) view of a batch-last array t (C, H, W, B)."""
+    return t.transpose(3, 0, 1, 2)
 
 
 def _chunks(batch, rows, positions):
@@ -147,9 +148,10 @@ _im2col = njit(cache=True)(_im2col)
 _col2im = njit(cache=True)(_col2im)
 
 
-def forward(x, w, stride, padding, bias=None):
+def forward(x, w, stride, padding, bias=None, keep=None):
     """y = conv2d(x, w) + bias: x (B, C_in, H, W), w (C_out, C_in, KH, KW), bias (C_out,) or None
-    -> y (B, C_out, H_out, W_out), a view of a batch-last array."""
+    -> y (B, C_out, H_out, W_out), a view of a batch-last array.
+    keep: None, or a list that receives each chunk's im2col matrix, for grad_weight(..., kept=keep)."""
     xT = batch_last(x)
     C_in, H, W, B = xT.shape
     C_out, _, KH, KW = w.shape
@@ -159,10 +161,12 @@ def forward(x, w, stride, padding, bias=None):
     for b0, n in _chunks(B, w2.shape[1], H_out * W_out):
         cols = np.empty((w2.shape[1], H_out * W_out * n), x.dtype)
         _im2col(xT, b0, n, stride, padding, H_out, W_out, KH, KW, cols)
+        if keep is not None:
+            keep.append(cols)
         if n == B:
-            np.matmul(w2, cols, out=yT.reshape(C_out, -1))
+            _matmul(w2, cols, out=yT.reshape(C_out, -1))
         else:
-            yT[..., b0:b0 + n] = (w2 @ cols).reshape(C_out, H_out, W_out, n)
+            yT[..., b0:b0 + n] = _matmul(w2, cols).reshape(C_out, H_out, W_out, n)
     if bias is not None:
         yT += bias.reshape(C_out, 1, 1, 1)
     return _batch_first(yT)
@@ -179,13 +183,14 @@ def grad_input(gy, w, stride, padding, size):
     w2t = np.ascontiguousarray(w).reshape(C_out, -1).T
     gxT = np.zeros((w.shape[1],) + tuple(size) + (B,), gy.dtype)
     for b0, n in _chunks(B, w2t.shape[0], H_out * W_out):
-        _col2im(w2t @ _samples(gyT, b0, n), b0, n, stride, padding, H_out, W_out, KH, KW, gxT)
+        _col2im(_matmul(w2t, _samples(gyT, b0, n)), b0, n, stride, padding, H_out, W_out, KH, KW, gxT)
     return _batch_first(gxT)
 
 
-def grad_weight(x, gy, stride, padding, kernel):
+def grad_weight(x, gy, stride, padding, kernel, kept=None):
     """Weight gradient (a correlation): x (B, C_in, H, W), gy (B, C_out, H_out, W_out)
-    -> gw (C_out, C_in, *kernel)."""
+    -> gw (C_out, C_in, *kernel). kept: the im2col matrices that forward(x, ...) kept,
+    used instead of building them again (the training step's forward has just built them)."""
     xT, gyT = batch_last(x), batch_last(gy)
     C_in, H, W, B = xT.shape
     KH, KW = kernel
@@ -194,19 +199,18 @@ def grad_weight(x, gy, stride, padding, kernel):
     if gyT.shape != (C_out, H_out, W_out, B):
         raise ValueError(f"conv2d grad_weight: gy has shape {gy.shape}, expected {(B, C_out, H_out, W_out)}")
     gwT = np.zeros((C_in * KH * KW, C_out), x.dtype)   # cols @ gy.T: BLAS was faster this way round
-    for b0, n in _chunks(B, gwT.shape[0], H_out * W_out):
-        cols = np.empty((gwT.shape[0], H_out * W_out * n), x.dtype)
-        _im2col(xT, b0, n, stride, padding, H_out, W_out, KH, KW, cols)
-        gwT += cols @ _samples(gyT, b0, n).T
+    for i, (b0, n) in enumerate(_chunks(B, gwT.shape[0], H_out * W_out)):
+        if kept:
+            cols = kept[i]
+        else:
+            cols = np.empty((gwT.shape[0], H_out * W_out * n), x.dtype)
+            _im2col(xT, b0, n, stride, padding, H_out, W_out, KH, KW, cols)
+        gwT += _matmul(cols, _samples(gyT, b0, n).T)
     return np.ascontiguousarray(gwT.T).reshape(C_out, C_in, KH, KW)
 
 
 # ---------------------------------------------------------------------------
 # The differentiable ops
-
-def _contiguous(t):
-    return np.ascontiguousarray(t.data)
-
 
 def _check_conv(x, w, stride, padding):
     if x.ndim != 4 or w.ndim != 4 or x.shape[1] != w.shape[1]:
@@ -239,7 +243,8 @@ def conv2d(x, w, stride=1, padding=0, bias=None, relu=False):
         inputs.append(bias)
         vjps.append(lambda out, g: ops.sum_to(_masked(g, out, relu), bias.shape))
     raw_bias = None if bias is None else _contiguous(bias).reshape(-1)
-    y = forward(x.data, _contiguous(w), stride, padding, raw_bias)
+    kept = [] if w.requires_grad and is_grad_enabled() else None   # x's im2col, for the first-order backward
+    y = forward(x.data, _contiguous(w), stride, padding, raw_bias, kept)
     if relu:
         np.maximum(y, 0, out=y)
 
@@ -247,14 +252,10 @@ def conv2d(x, w, stride=1, padding=0, bias=None, relu=False):
         """The first-order gradients straight from the kernels."""
         g = g * (out > 0) if relu else g
         return (grad_input(g, _contiguous(w), stride, padding, size) if x.requires_grad else None,
-                grad_weight(x.data, g, stride, padding, kernel) if w.requires_grad else None,
+                grad_weight(x.data, g, stride, padding, kernel, kept) if w.requires_grad else None,
                 g.sum(axis=(0, 2, 3)).reshape(bias.shape) if bias is not None and bias.requires_grad else None
                 )[:len(inputs)]
     return make_op("conv2d", y, inputs, vjps, first_order=on_arrays)
-
-
-def _masked(g, out, relu):
-    return g * (out.data > 0) if relu else g
 
 
 def _check_conv_bias(bias, w):
