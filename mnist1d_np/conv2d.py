@@ -33,19 +33,19 @@ the kernels with these rules, so conv2d is differentiable to any order.
 
 How it is fast
 --------------
-One path, BLAS products on im2col matrices (conv1d's "wide layers" path):
-the im2col matrix of a chunk of samples,
-``cols[(c*KH + u)*KW + v, n*P + i*W_out + j] = x_pad[b0 + n, c, i*s + u, j*s + v]``
-(P = H_out * W_out positions per sample), is built by a numba copy loop,
-and the products w (C_out, C_in*KH*KW) @ cols, its transpose and
-gy @ cols.T go to NumPy's BLAS. An image has many positions, so even the
-first layer of an MNIST CNN (1 channel, 25 taps, 169 positions) gives
-products of ~17,000 columns per batch of 100, where BLAS runs near its peak:
-conv1d's small in-L1 block kernels, made for 5 to 19 positions, have no
-advantage left here (``benchmarks/bench_conv2d.py`` measures the split).
-float32 and float64 are supported and preserved. Importing compiles
-nothing; the two copy loops compile in a few seconds per dtype, once
-(numba's on-disk cache).
+One path: im2col matrices built by numba copy loops, and their products
+(w (C_out, C_in*KH*KW) @ cols, its transpose, and cols @ gy.T) in NumPy's
+BLAS: conv1d's "wide layers" path. An image has many positions, so even the
+first layer of the MNIST CNN (1 channel, 25 taps, 13 x 13 outputs) gives
+products ~17,000 columns wide per batch of 100, where BLAS runs near its
+peak; conv1d's in-L1 block kernels, made for 5 to 19 positions, have no
+advantage left here. What is left to make cheap is the copying, and the
+trick is the batch axis: see "batch last" below. The forward of a training
+step keeps its im2col matrices for the weight gradient, so each is built
+once per step. ``benchmarks/bench_conv2d.py`` measures the rates and an
+epoch's split between the products and the rest. float32 and float64 are
+supported and preserved. Importing compiles nothing; the two copy loops
+compile in a few seconds per dtype, once (numba's on-disk cache).
 """
 import numpy as np
 from numba import njit
@@ -54,7 +54,12 @@ from . import ops
 from .conv1d import _contiguous, _masked, _valid_positions
 from .tensor import is_grad_enabled, make_op
 
-_CHUNK = 1 << 21      # im2col entries per product (8 MiB in float32): a batch of 100 MNIST images is one
+# A product's chunk of samples: a training batch of 100 MNIST images is one. Larger batches
+# (evaluation's 1000) are cut into chunks of at most 128 samples: with whole-batch chunks a
+# batch of 1000 took 1.4x as long per image as batches of 100 (activations out of cache),
+# with chunks of 128 about as long (evaluation of the image CNN, alternated, 2026-12-02).
+_CHUNK = 1 << 21          # im2col entries per product at most (8 MiB in float32) ...
+_CHUNK_SAMPLES = 128      # ... and samples
 _matmul = np.matmul   # every product goes through this name: benchmarks/bench_conv2d.py times them in place
 
 
@@ -66,9 +71,11 @@ _matmul = np.matmul   # every product goes through this name: benchmarks/bench_c
 # Read from x batch-last, xT (C, H, W, B), every copy is then one contiguous
 # run of n samples (LLVM vectorises it), and the product w2 @ cols,
 # (C_out, H_out*W_out*n), is already y batch-last. So the kernels return
-# their results as views of batch-last arrays (np.moveaxis, no copy), and
-# take any layout: for a view of a batch-last array, which is what the
-# previous conv2d (or its gradient) returned, batch_last() is free.
+# their results as (B, C, H, W) views of batch-last arrays (a transpose, no
+# copy), and take any layout: for a view of a batch-last array, which is
+# what the previous conv2d (or its gradient) returned, batch_last() is free.
+# Copies with the batch first (runs of W_out = 4 to 13 along a row, read with
+# stride s) took 3 to 10x as long as these at the CNN's layers, about as long as the products.
 
 def output_size(size, kernel, stride, padding):
     """(H_out, W_out) of an input (H, W) and a kernel (KH, KW)."""
@@ -87,10 +94,25 @@ def _batch_first(t):
 
 
 def _chunks(batch, rows, positions):
-    """(b0, n): samples [b0, b0 + n) per product, so that its im2col matrix
-    (rows, positions * n) stays near _CHUNK entries."""
-    size = max(1, min(batch, _CHUNK // (rows * positions)))
+    """(b0, n): samples [b0, b0 + n) per product: at most _CHUNK_SAMPLES, and an im2col
+    matrix (rows, positions * n) of at most _CHUNK entries (or one sample)."""
+    size = max(1, min(batch, _CHUNK_SAMPLES, _CHUNK // (rows * positions)))
     return [(b0, min(size, batch - b0)) for b0 in range(0, batch, size)]
+
+
+class _Scratch:
+    """Arrays reused by the chunks of one call (the first chunk is the largest): fresh
+    memory for every chunk would be faulted in again every time."""
+
+    def __init__(self, dtype):
+        self.dtype, self.buffers = dtype, {}
+
+    def get(self, name, rows, columns):
+        """A (rows, columns) array: a contiguous prefix of the buffer `name`."""
+        buffer = self.buffers.get(name)
+        if buffer is None or buffer.size < rows * columns:
+            buffer = self.buffers[name] = np.empty(rows * columns, self.dtype)
+        return buffer[:rows * columns].reshape(rows, columns)
 
 
 def _samples(aT, b0, n):
@@ -157,16 +179,19 @@ def forward(x, w, stride, padding, bias=None, keep=None):
     C_out, _, KH, KW = w.shape
     H_out, W_out = output_size((H, W), (KH, KW), stride, padding)
     w2 = np.ascontiguousarray(w).reshape(C_out, C_in * KH * KW)
-    yT = np.empty((C_out, H_out, W_out, B), x.dtype)
-    for b0, n in _chunks(B, w2.shape[1], H_out * W_out):
-        cols = np.empty((w2.shape[1], H_out * W_out * n), x.dtype)
-        _im2col(xT, b0, n, stride, padding, H_out, W_out, KH, KW, cols)
-        if keep is not None:
+    yT, P, scratch = np.empty((C_out, H_out, W_out, B), x.dtype), H_out * W_out, _Scratch(x.dtype)
+    for b0, n in _chunks(B, w2.shape[1], P):
+        if keep is None:
+            cols = scratch.get("cols", w2.shape[1], P * n)
+        else:
+            cols = np.empty((w2.shape[1], P * n), x.dtype)
             keep.append(cols)
+        _im2col(xT, b0, n, stride, padding, H_out, W_out, KH, KW, cols)
         if n == B:
             _matmul(w2, cols, out=yT.reshape(C_out, -1))
         else:
-            yT[..., b0:b0 + n] = _matmul(w2, cols).reshape(C_out, H_out, W_out, n)
+            block = _matmul(w2, cols, out=scratch.get("y", C_out, P * n))
+            yT[..., b0:b0 + n] = block.reshape(C_out, H_out, W_out, n)
     if bias is not None:
         yT += bias.reshape(C_out, 1, 1, 1)
     return _batch_first(yT)
@@ -181,9 +206,10 @@ def grad_input(gy, w, stride, padding, size):
     if gyT.shape != (C_out, H_out, W_out, B):
         raise ValueError(f"conv2d grad_input: gy has shape {gy.shape}, expected {(B, C_out, H_out, W_out)}")
     w2t = np.ascontiguousarray(w).reshape(C_out, -1).T
-    gxT = np.zeros((w.shape[1],) + tuple(size) + (B,), gy.dtype)
-    for b0, n in _chunks(B, w2t.shape[0], H_out * W_out):
-        _col2im(_matmul(w2t, _samples(gyT, b0, n)), b0, n, stride, padding, H_out, W_out, KH, KW, gxT)
+    gxT, P, scratch = np.zeros((w.shape[1],) + tuple(size) + (B,), gy.dtype), H_out * W_out, _Scratch(gy.dtype)
+    for b0, n in _chunks(B, w2t.shape[0], P):
+        cols = _matmul(w2t, _samples(gyT, b0, n), out=scratch.get("cols", w2t.shape[0], P * n))
+        _col2im(cols, b0, n, stride, padding, H_out, W_out, KH, KW, gxT)
     return _batch_first(gxT)
 
 
@@ -199,11 +225,12 @@ def grad_weight(x, gy, stride, padding, kernel, kept=None):
     if gyT.shape != (C_out, H_out, W_out, B):
         raise ValueError(f"conv2d grad_weight: gy has shape {gy.shape}, expected {(B, C_out, H_out, W_out)}")
     gwT = np.zeros((C_in * KH * KW, C_out), x.dtype)   # cols @ gy.T: BLAS was faster this way round
-    for i, (b0, n) in enumerate(_chunks(B, gwT.shape[0], H_out * W_out)):
+    P, scratch = H_out * W_out, _Scratch(x.dtype)
+    for i, (b0, n) in enumerate(_chunks(B, gwT.shape[0], P)):
         if kept:
             cols = kept[i]
         else:
-            cols = np.empty((gwT.shape[0], H_out * W_out * n), x.dtype)
+            cols = scratch.get("cols", gwT.shape[0], P * n)
             _im2col(xT, b0, n, stride, padding, H_out, W_out, KH, KW, cols)
         gwT += _matmul(cols, _samples(gyT, b0, n).T)
     return np.ascontiguousarray(gwT.T).reshape(C_out, C_in, KH, KW)
@@ -229,12 +256,13 @@ def conv2d(x, w, stride=1, padding=0, bias=None, relu=False):
     """Cross-correlation, as torch.nn.functional.conv2d, then max(., 0) if relu.
 
     x: (B, C_in, H, W), w: (C_out, C_in, KH, KW), bias: None or (C_out, 1, 1)
-    (the shape that broadcasts over positions) -> (B, C_out, H_out, W_out).
+    (the shape that broadcasts over positions) -> (B, C_out, H_out, W_out),
+    whose data is a view of a batch-last array (see "batch last" above).
     relu=True fuses the activation into the op, as conv1d's.
     """
     x, w = ops.as_tensor(x), ops.as_tensor(w)
     _check_conv(x, w, stride, padding)
-    size, kernel = x.shape[2:], w.shape[2:]
+    stride, padding, size, kernel = int(stride), int(padding), x.shape[2:], w.shape[2:]
     inputs, vjps = [x, w], [lambda out, g: conv2d_grad_input(_masked(g, out, relu), w, stride, padding, size),
                             lambda out, g: conv2d_grad_weight(x, _masked(g, out, relu), stride, padding, kernel)]
     if bias is not None:

@@ -33,6 +33,7 @@ CASES = {
     "stride_gt_k": (2, 2, 11, 9, 3, 2, 2, 4, 0),     # rows and columns skipped entirely
     "wide_padding": (2, 2, 4, 5, 3, 3, 3, 2, 4),     # taps fully inside the padding
     "one_output": (4, 3, 4, 3, 2, 4, 3, 1, 0),
+    "many_samples": (130, 2, 5, 4, 3, 3, 3, 1, 1),  # more than _CHUNK_SAMPLES: 128 + 2
 }
 SMALL = [case for case in CASES if not case.startswith("mnist")]
 
@@ -276,3 +277,20 @@ def test_one_more_axis_an_image_one_row_high_is_conv1d(rng, stride, padding):
     x, w = rng.normal(size=(3, 2, 11)), rng.normal(size=(4, 2, 3))
     y = C.conv2d(x[:, :, None, :], w[:, :, None, :], stride, padding).data
     np.testing.assert_allclose(y[:, :, padding // stride], conv1d(x, w, stride, padding).data, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("samples", [1, 2])
+def test_the_forwards_kept_columns_give_the_weight_gradient(rng, monkeypatch, samples):
+    """A training step's forward keeps its im2col matrices (one per chunk); the weight gradient
+    from them equals the one that builds them again."""
+    x, w, gy, g = conv_arrays(rng, "stride1_pad0")
+    rows, positions = x.shape[1] * w.shape[2] * w.shape[3], gy.shape[2] * gy.shape[3]
+    monkeypatch.setattr(C, "_CHUNK", samples * rows * positions)
+    kept = []
+    C.forward(x, w, g.stride, g.padding, keep=kept)
+    assert len(kept) == len(C._chunks(x.shape[0], rows, positions)) > 1
+    np.testing.assert_array_equal(C.grad_weight(x, gy, g.stride, g.padding, g.kernel, kept),
+                                  C.grad_weight(x, gy, g.stride, g.padding, g.kernel))
+    t = Tensor(w, requires_grad=True)
+    gw, = grad((C.conv2d(x, t, g.stride, g.padding) * gy).sum(), [t])
+    np.testing.assert_allclose(gw.data, C.grad_weight(x, gy, g.stride, g.padding, g.kernel), rtol=1e-13, atol=1e-13)

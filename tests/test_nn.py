@@ -340,7 +340,8 @@ def test_make_model_rejects_a_bad_image_shape():
             nn.make_model("mlp", np.random.default_rng(0), image_shape=bad)
     with pytest.raises(ValueError, match="at least \\(3, 3\\)"):
         nn.make_model("cnn", np.random.default_rng(0), image_shape=(2, 28))
-    assert nn.make_model("cnn", np.random.default_rng(0), image_shape=(3, 3))(Tensor(np.zeros((1, 9)))).shape == (1, 10)
+    smallest = nn.make_model("cnn", np.random.default_rng(0), image_shape=(3, 3))
+    assert smallest(Tensor(np.zeros((1, 9)))).shape == (1, 10)
 
 
 def test_conv2d_initialiser_uses_pytorch_default_bounds():
