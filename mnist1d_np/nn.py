@@ -5,7 +5,7 @@ order, as attributes, like PyTorch; `parameters()` lists them by dotted name.
 Initialisers draw from PyTorch's default distributions, from an explicit
 `rng`, because the paper's hyperparameters were tuned with those:
 
-- Linear, Conv1d: weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in));
+- Linear, Conv1d, Conv2d: weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in));
 - GRU: every weight and bias ~ U(-1/sqrt(hidden), 1/sqrt(hidden)).
 
 `rng` is a numpy Generator, or a `TorchGenerator`, which replays
@@ -325,7 +325,9 @@ class GRU(Module):
 
         Per step and direction, the products W_ih x (3H x I) and W_hh h (3H x H);
         the backward gives both weight gradients, the gradient of the previous
-        state (W_hh^T, always needed), and that of x (W_ih^T) if asked.
+        state (W_hh^T, always needed), and that of x (W_ih^T) if asked. (The
+        fused kernel computes x's gradient even when nobody asked: that work,
+        the size of W_ih x's, is done but not counted.)
         """
         B, T, inputs = x_shape
         hidden = self.W_hh.shape[1]
