@@ -5,7 +5,7 @@ order, as attributes, like PyTorch; `parameters()` lists them by dotted name.
 Initialisers draw from PyTorch's default distributions, from an explicit
 `rng`, because the paper's hyperparameters were tuned with those:
 
-- Linear, Conv1d: weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in));
+- Linear, Conv1d, Conv2d: weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in));
 - GRU: every weight and bias ~ U(-1/sqrt(hidden), 1/sqrt(hidden)).
 
 `rng` is a numpy Generator, or a `TorchGenerator`, which replays
@@ -16,20 +16,29 @@ draw their parameters in PyTorch's order for that reason.
 Layout differs from PyTorch in one place: Linear stores its weight as
 (in, out), so the forward is a single `x @ W + b`.
 
-The models take x: (batch, 40) and return logits (batch, 10).
+The models take x: (batch, 40) and return logits (batch, 10). Their
+image versions (`make_model(name, rng, input_shape=(28, 28))`, for MNIST
+and Fashion-MNIST) take images row by row, x: (batch, 28 * 28), and
+reshape them as they need: the same four families with one more axis.
+
+`flops_per_example(model, input_shape)` counts the floating-point
+operations of a model's matrix products in one training step, per example.
 """
 import hashlib
+import threading
 
 import numpy as np
 
 from . import ops
-from .tensor import Tensor
+from .tensor import Tensor, _recording
 from .conv1d import conv1d
+from .conv2d import conv2d, output_size
 from .gru import gru
 
-__all__ = ["TorchGenerator", "Module", "Linear", "Conv1d", "GRU", "MaxPool1d", "AvgPool1d", "LPPool1d",
-           "Flatten", "Sequential", "LogisticRegression", "MLP", "ConvNet", "GRUNet",
-           "make_model", "MODELS", "flatten_parameters", "count_parameters", "describe"]
+__all__ = ["TorchGenerator", "Module", "Linear", "Conv1d", "Conv2d", "GRU", "MaxPool1d", "MaxPool2d",
+           "AvgPool1d", "LPPool1d", "Flatten", "Sequential", "LogisticRegression", "MLP", "ConvNet", "GRUNet",
+           "ConvNet2d", "RowGRUNet", "make_model", "MODELS", "IMAGE_MODELS", "flatten_parameters",
+           "count_parameters", "describe", "flops_per_example"]
 
 
 def uniform(rng, shape, bound, dtype):
@@ -107,7 +116,14 @@ class Module:
             p.data[...] = value
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        out = self.forward(*args, **kwargs)
+        calls = getattr(_traced, "calls", None)
+        if calls is not None:           # flops_per_example is watching
+            calls.append((self, args[0], out))
+        return out
+
+
+_traced = threading.local()   # .calls: the (module, input, output) of each call, while flops_per_example runs
 
 
 class Sequential(Module):
@@ -132,10 +148,10 @@ class Sequential(Module):
 
 
 def _fuse_relus(layers):
-    """[(layer, relu)]: each Linear or Conv1d that ops.relu follows takes the relu in."""
+    """[(layer, relu)]: each Linear, Conv1d or Conv2d that ops.relu follows takes the relu in."""
     plan = []
     for layer in layers:
-        if layer is ops.relu and plan and isinstance(plan[-1][0], (Linear, Conv1d)) and not plan[-1][1]:
+        if layer is ops.relu and plan and isinstance(plan[-1][0], (Linear, Conv1d, Conv2d)) and not plan[-1][1]:
             plan[-1] = (plan[-1][0], True)
         else:
             plan.append((layer, False))
@@ -212,6 +228,22 @@ class Linear(Module):
         y = ops.linear(x.reshape(-1, x.shape[-1]), self.weight, self.bias, relu)
         return y.reshape(*batch_shape, y.shape[-1])
 
+    def flops(self, x_shape, y_shape, input_gradient):
+        """(forward, backward) FLOPs of a call on x_shape (see flops_per_example)."""
+        return _product_flops(int(np.prod(x_shape)) * y_shape[-1], input_gradient)
+
+
+def _product_flops(multiply_adds, input_gradient):
+    """(forward, backward) FLOPs of a layer that is one matrix product: 2 per multiply-add;
+    the backward gives the weight gradient (as many), and the input gradient (as many) if asked."""
+    return 2 * multiply_adds, 2 * multiply_adds * (2 if input_gradient else 1)
+
+
+def _convolution_flops(layer, y_shape, input_gradient):
+    """A convolution's products: each output entry is a dot product over C_in x the kernel's taps."""
+    weight = layer.weight.shape
+    return _product_flops(int(np.prod(y_shape)) * int(np.prod(weight[1:])), input_gradient)
+
 
 class Conv1d(Module):
     """Cross-correlation as torch.nn.Conv1d. x: (B, C_in, L) -> (B, C_out, L_out).
@@ -230,6 +262,36 @@ class Conv1d(Module):
 
     def forward(self, x, relu=False):
         return conv1d(x, self.weight, self.stride, self.padding, self.bias, relu)
+
+    def flops(self, x_shape, y_shape, input_gradient):
+        """(forward, backward) FLOPs of a call on x_shape (see flops_per_example)."""
+        return _convolution_flops(self, y_shape, input_gradient)
+
+
+class Conv2d(Module):
+    """Cross-correlation as torch.nn.Conv2d, square kernel, the same stride and
+    padding on both axes. x: (B, C_in, H, W) -> (B, C_out, H_out, W_out).
+
+    Weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = C_in *
+    kernel_size**2, drawn in PyTorch's order. Arbitrarily differentiable
+    (conv2d.py); its outputs are views of batch-last arrays (see there).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, rng, stride=1, padding=0,
+                 dtype=np.float64):
+        super().__init__()
+        rng = _check_rng(rng)
+        bound = 1 / np.sqrt(in_channels * kernel_size ** 2)
+        self.stride, self.padding = stride, padding
+        self.weight = uniform(rng, (out_channels, in_channels, kernel_size, kernel_size), bound, dtype)
+        self.bias = uniform(rng, (out_channels, 1, 1), bound, dtype)
+
+    def forward(self, x, relu=False):
+        return conv2d(x, self.weight, self.stride, self.padding, self.bias, relu)
+
+    def flops(self, x_shape, y_shape, input_gradient):
+        """(forward, backward) FLOPs of a call on x_shape (see flops_per_example)."""
+        return _convolution_flops(self, y_shape, input_gradient)
 
 
 class GRU(Module):
@@ -257,6 +319,22 @@ class GRU(Module):
     def forward(self, x):
         reverse = self.direction_parameters("_reverse") if self.bidirectional else None
         return gru(x, self.direction_parameters(""), reverse)
+
+    def flops(self, x_shape, y_shape, input_gradient):
+        """(forward, backward) FLOPs of a call on x_shape (B, T, I) (see flops_per_example).
+
+        Per step and direction, the products W_ih x (3H x I) and W_hh h (3H x H);
+        the backward gives both weight gradients, the gradient of the previous
+        state (W_hh^T, always needed), and that of x (W_ih^T) if asked. (The
+        fused kernel computes x's gradient even when nobody asked: that work,
+        the size of W_ih x's, is done but not counted.)
+        """
+        B, T, inputs = x_shape
+        hidden = self.W_hh.shape[1]
+        steps = B * T * (1 + self.bidirectional)
+        from_input, recurrent = steps * 3 * hidden * inputs, steps * 3 * hidden * hidden
+        forward, backward = _product_flops(from_input, input_gradient)
+        return forward + 2 * recurrent, backward + 4 * recurrent
 
 
 # ---------------------------------------------------------------- pooling
@@ -308,13 +386,43 @@ class MaxPool1d(_Pool1d):
     """
 
     def forward(self, x):
-        entries = self.window_entries(x)
-        largest = entries[0]
-        for entry in entries[1:]:
-            # strictly larger: on a tie the earlier entry keeps the gradient
-            later_wins = (entry.data > largest.data) | np.isnan(entry.data)
-            largest = ops.where(later_wins, entry, largest)
-        return largest
+        return _largest(self.window_entries(x))
+
+
+def _largest(entries):
+    """The elementwise maximum of the window entries, by ops.where: the earliest maximum wins."""
+    largest = entries[0]
+    for entry in entries[1:]:
+        # strictly larger: on a tie the earlier entry keeps the gradient
+        later_wins = (entry.data > largest.data) | np.isnan(entry.data)
+        largest = ops.where(later_wins, entry, largest)
+    return largest
+
+
+class MaxPool2d(Module):
+    """Largest entry of each k x k window, as torch.nn.MaxPool2d (no padding):
+    x: (B, C, H, W) -> (B, C, (H - k) // s + 1, (W - k) // s + 1), stride s
+    defaulting to k. The 1-D layers' trick with one more axis: entry (u, v)
+    of every window is the slice x[..., u::s, v::s], and the k*k slices are
+    combined as MaxPool1d's. Ties: the first maximum in row-major order of
+    the window gets the gradient, as PyTorch's max_pool2d; a nan wins.
+    """
+
+    def __init__(self, kernel_size, stride=None):
+        super().__init__()
+        self.kernel_size, self.stride = _check_window("MaxPool2d", kernel_size, stride)
+
+    def window_entries(self, x):
+        """x: (B, C, H, W) -> kernel_size**2 Tensors (B, C, H_out, W_out), entry (u, v) of every window, row by row."""
+        k, s = self.kernel_size, self.stride
+        if x.ndim != 4 or k > min(x.shape[-2:]):
+            raise ValueError(f"MaxPool2d: input must be (B, C, H, W) with kernel_size in [1, min(H, W)], "
+                             f"got shape {x.shape} and kernel_size {k}")
+        height, width = (s * ((n - k) // s) + 1 for n in x.shape[-2:])  # first to last start
+        return [x[..., u:u + height:s, v:v + width:s] for u in range(k) for v in range(k)]
+
+    def forward(self, x):
+        return _largest(self.window_entries(x))
 
 
 class AvgPool1d(_Pool1d):
@@ -364,22 +472,23 @@ class Flatten(Module):
 # ---------------------------------------------------------------- the paper's models
 
 class LogisticRegression(Module):
-    """40 -> 10 linear: 410 parameters."""
+    """inputs -> 10 linear: 410 parameters on MNIST-1D's 40 inputs, 7850 on 28 x 28 pixels."""
 
-    def __init__(self, rng, dtype=np.float64):
+    def __init__(self, rng, inputs=40, dtype=np.float64):
         super().__init__()
-        self.linear = Linear(40, 10, rng, dtype=dtype)
+        self.linear = Linear(inputs, 10, rng, dtype=dtype)
 
     def forward(self, x):
         return self.linear(x)
 
 
 class MLP(Module):
-    """h = relu(W1 x); h = h + relu(W2 h); out = W3 h. 40-100-100-10: 15210 parameters."""
+    """h = relu(W1 x); h = h + relu(W2 h); out = W3 h. 40-100-100-10: 15210 parameters
+    (inputs=784, the pixels of a 28 x 28 image: 89610)."""
 
-    def __init__(self, rng, hidden=100, dtype=np.float64):
+    def __init__(self, rng, hidden=100, inputs=40, dtype=np.float64):
         super().__init__()
-        self.linear1 = Linear(40, hidden, rng, dtype=dtype)
+        self.linear1 = Linear(inputs, hidden, rng, dtype=dtype)
         self.linear2 = Linear(hidden, hidden, rng, dtype=dtype)
         self.linear3 = Linear(hidden, 10, rng, dtype=dtype)
 
@@ -427,11 +536,123 @@ class GRUNet(Module):
         return self.linear(h.reshape(h.shape[0], -1))
 
 
+# ---------------------------------------------------------------- the same models for images
+# Images arrive row by row, x: (batch, H * W) with pixels in [0, 1] as the
+# loader gives them (no standardisation here); each model reshapes them.
+# Logistic regression and the MLP read the H * W pixels as they are.
+
+class ConvNet2d(Module):
+    """The paper's CNN with one more axis: Conv2d 1->25 (5x5, s2, p1), 25->25
+    (3x3, s2, p1) twice, relu after each, flatten -> 10. On 28 x 28 images:
+    sizes 28 -> 13 -> 7 -> 4, 25 x 4 x 4 = 400 features, 15960 parameters.
+    x: (batch, H * W) -> logits (batch, 10)."""
+
+    def __init__(self, rng, image_shape=(28, 28), channels=25, dtype=np.float64):
+        super().__init__()
+        self.image_shape = _check_image_shape(image_shape)
+        self.conv1 = Conv2d(1, channels, 5, rng, stride=2, padding=1, dtype=dtype)
+        self.conv2 = Conv2d(channels, channels, 3, rng, stride=2, padding=1, dtype=dtype)
+        self.conv3 = Conv2d(channels, channels, 3, rng, stride=2, padding=1, dtype=dtype)
+        size = output_size(self.image_shape, (5, 5), 2, 1)
+        for _ in range(2):
+            size = output_size(size, (3, 3), 2, 1)
+        if min(size) < 1:
+            raise ValueError(f"ConvNet2d: image_shape must be at least (3, 3), got {self.image_shape}")
+        self.linear = Linear(channels * size[0] * size[1], 10, rng, dtype=dtype)
+
+    def forward(self, x):
+        return self.linear(self.features(x))
+
+    def features(self, x):
+        """The last hidden layer, which the linear layer reads: x (batch, H * W) -> (batch, 400) on 28 x 28."""
+        h = x.reshape(x.shape[0], 1, *self.image_shape)
+        h = self.conv1(h, relu=True)
+        h = self.conv2(h, relu=True)
+        h = self.conv3(h, relu=True)
+        return h.reshape(h.shape[0], -1)
+
+
+class RowGRUNet(Module):
+    """The paper's GRU reading an image's H rows as H steps of W pixels: a
+    bidirectional GRU, hidden 6, all H x 12 outputs flattened -> 10. On
+    28 x 28 images: 4666 parameters. x: (batch, H * W) -> logits (batch, 10)."""
+
+    def __init__(self, rng, image_shape=(28, 28), hidden=6, dtype=np.float64):
+        super().__init__()
+        self.image_shape = _check_image_shape(image_shape)
+        rows, width = self.image_shape
+        self.gru = GRU(width, hidden, rng, bidirectional=True, dtype=dtype)
+        self.linear = Linear(rows * 2 * hidden, 10, rng, dtype=dtype)
+
+    def forward(self, x):
+        h = self.gru(x.reshape(x.shape[0], *self.image_shape))
+        return self.linear(h.reshape(h.shape[0], -1))
+
+
+def _check_image_shape(image_shape):
+    shape = tuple(image_shape)
+    if len(shape) != 2 or not all(isinstance(n, (int, np.integer)) and n >= 1 for n in shape):
+        raise ValueError(f"image_shape must be (height, width), two integers >= 1, got {image_shape!r}")
+    return tuple(int(n) for n in shape)
+
+
 MODELS = {"logistic": LogisticRegression, "mlp": MLP, "cnn": ConvNet, "gru": GRUNet}
+IMAGE_MODELS = {"logistic": lambda rng, image_shape, dtype: LogisticRegression(rng, inputs=np.prod(image_shape),
+                                                                               dtype=dtype),
+                "mlp": lambda rng, image_shape, dtype: MLP(rng, inputs=np.prod(image_shape), dtype=dtype),
+                "cnn": ConvNet2d, "gru": RowGRUNet}
 
 
-def make_model(name, rng, dtype=np.float64):
-    """One of the paper's models by name: 'logistic', 'mlp', 'cnn' or 'gru'."""
+def make_model(name, rng, dtype=np.float64, image_shape=None):
+    """One of the paper's models by name: 'logistic', 'mlp', 'cnn' or 'gru'.
+
+    image_shape: None for MNIST-1D's (inputs (batch, 40)), or (H, W), e.g.
+    (28, 28) for MNIST, for the same family's image version, which reads
+    images row by row, x: (batch, H * W): logistic regression and the MLP on
+    the pixels, ConvNet2d, RowGRUNet.
+    """
     if name not in MODELS:
         raise ValueError(f"model must be one of {list(MODELS)}, got {name!r}")
-    return MODELS[name](rng, dtype=dtype)
+    if image_shape is None:
+        return MODELS[name](rng, dtype=dtype)
+    return IMAGE_MODELS[name](rng, image_shape=_check_image_shape(image_shape), dtype=dtype)
+
+
+# ---------------------------------------------------------------- what a training step costs
+
+def flops_per_example(model, example_shape=(40,)):
+    """Floating-point operations of a model's matrix products in one training
+    step, per example: {'forward': n, 'backward': n} (evaluation costs the forward).
+
+    Counted from the shapes each layer sees in a forward pass of one zero
+    example of `example_shape` ((40,) for MNIST-1D, (784,) for 28 x 28
+    images): 2 per multiply-add of each Linear, Conv1d, Conv2d and GRU
+    product. The backward pass computes every weight gradient (as many
+    FLOPs as the forward) and the gradient of each layer's input where that
+    input needs one: not for a layer that reads the data (the GRU's
+    recurrent gradient is needed all the same). Not counted: the elementwise
+    work (biases, ReLU, pooling, the GRU's gates, the loss, the optimizer),
+    which grows with the activations, not with the products; for a GRU of
+    hidden size 6 it is of the same order as the products. A layer with
+    parameters and no `flops` rule raises NotImplementedError rather than
+    being left out.
+    """
+    params = list(model.parameters().values())
+    x = Tensor(np.zeros((1,) + tuple(example_shape), params[0].dtype if params else np.float64))
+    _traced.calls = []
+    try:
+        with _recording(True):   # so that requires_grad tells which inputs need a gradient
+            model(x)
+        calls = _traced.calls
+    finally:
+        _traced.calls = None
+    forward = backward = 0
+    for layer, x_in, y in calls:
+        if not layer._params:
+            continue                  # containers, pooling, Flatten: their layers were called too
+        if not hasattr(layer, "flops"):
+            raise NotImplementedError(f"flops_per_example: {type(layer).__name__} has parameters "
+                                      "but no flops(x_shape, y_shape, input_gradient) rule")
+        f, b = layer.flops(x_in.shape, y.shape, bool(getattr(x_in, "requires_grad", False)))
+        forward, backward = forward + f, backward + b
+    return {"forward": int(forward), "backward": int(backward)}

@@ -13,7 +13,7 @@ JIT = not numba.config.DISABLE_JIT
 
 
 @pytest.mark.skipif(not JIT, reason="needs the JIT")
-@pytest.mark.parametrize("module", ["fastmath", "conv1d", "gru", "learned_activation"])
+@pytest.mark.parametrize("module", ["fastmath", "conv1d", "conv2d", "gru", "learned_activation"])
 def test_import_compiles_nothing(module):
     code = (f"import numba, mnist1d_np.{module} as M; print(sum(len(f.signatures) for f in vars(M).values()"
             " if isinstance(f, numba.core.dispatcher.Dispatcher)))")

@@ -1,6 +1,6 @@
 """Every fused op against its unfused composition, driven from one table.
 
-A fused op (ops.linear, conv1d with relu=True) must give the composition's
+A fused op (ops.linear, conv1d and conv2d with relu=True) must give the composition's
 numbers: the same forward, the same gradients on both backward paths (the
 first-order rule on arrays, and the Tensor rules recorded with
 create_graph=True), the same Hessian-vector products, and both orders must
@@ -13,6 +13,7 @@ import pytest
 
 from mnist1d_np import Tensor, grad, nn, ops
 from mnist1d_np.conv1d import conv1d
+from mnist1d_np.conv2d import conv2d
 from mnist1d_np.gradcheck import check_grad
 
 
@@ -33,6 +34,10 @@ FUSED = {
                           lambda x, w, b: ops.relu(conv1d(x, w, 2, 1, b)), ((2, 3, 10), (4, 3, 3), (4, 1))),
     "conv1d, relu, no bias": Fused(lambda x, w: conv1d(x, w, 1, 0, relu=True),
                                    lambda x, w: ops.relu(conv1d(x, w, 1, 0)), ((2, 2, 9), (3, 2, 2))),
+    "conv2d, relu": Fused(lambda x, w, b: conv2d(x, w, 2, 1, b, relu=True),
+                          lambda x, w, b: ops.relu(conv2d(x, w, 2, 1, b)), ((2, 3, 6, 5), (4, 3, 3, 3), (4, 1, 1))),
+    "conv2d, relu, no bias": Fused(lambda x, w: conv2d(x, w, 1, 0, relu=True),
+                                   lambda x, w: ops.relu(conv2d(x, w, 1, 0)), ((2, 2, 5, 4), (3, 2, 2, 2))),
 }
 
 
@@ -119,3 +124,11 @@ def test_sequential_fuses_linear_and_relu(rng):
     np.testing.assert_array_equal(y.data, ops.tanh(ops.relu(ops.relu(x @ first.weight + first.bias) @ last.weight
                                                             + last.bias)).data)
     assert y._node.inputs[0]._node.op == "linear"
+
+
+def test_sequential_fuses_conv2d_and_relu(rng):
+    conv = nn.Conv2d(2, 3, 3, rng, padding=1)
+    model = nn.Sequential(conv, ops.relu, nn.Flatten())
+    assert model._plan[0] == (conv, True)
+    x = Tensor(rng.normal(size=(2, 2, 5, 4)))
+    np.testing.assert_array_equal(model(x).data, ops.relu(conv(x)).data.reshape(2, -1))

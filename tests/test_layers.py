@@ -21,6 +21,7 @@ LAYERS = [
     ("engine: checks", {"gradcheck"}),
     ("fast numerics", {"fastmath"}),
     ("kernel-backed ops", {"conv1d", "gru", "learned_activation", "sparse_linear"}),
+    ("kernel-backed ops with one more axis", {"conv2d"}),
     ("layers and models", {"nn"}),
     ("pruned layers", {"pruning"}),
     ("learning", {"optim", "contrastive"}),

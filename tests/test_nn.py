@@ -310,3 +310,100 @@ def test_convnet_features_feed_its_linear_layer(rng):
     features = model.features(x)
     assert features.shape == (6, 125)
     np.testing.assert_allclose(model.linear(features).data, model(x).data, rtol=1e-12)
+
+
+# ---------------------------------------------------------------- the image models
+
+@pytest.mark.parametrize("name, count", [("logistic", 7850), ("mlp", 89610), ("cnn", 15960), ("gru", 4666)])
+def test_image_models_parameter_counts_and_shapes(name, count):
+    """28 x 28 images row by row: logistic 784*10 + 10; MLP 784*100 + 100 + 100*100 + 100 + 1010;
+    CNN 650 + 5650 + 5650 + 400*10 + 10; GRU 2 * (18*28 + 18*6 + 36) + 336*10 + 10."""
+    model = nn.make_model(name, np.random.default_rng(0), dtype=np.float32, image_shape=(28, 28))
+    assert nn.count_parameters(model) == count
+    y = model(Tensor(np.zeros((3, 784), np.float32)))
+    assert y.shape == (3, 10) and y.dtype == np.float32
+
+
+def test_image_models_read_rows_and_pixels_where_they_should(rng):
+    cnn = nn.make_model("cnn", rng, image_shape=(28, 28))
+    assert cnn.features(Tensor(np.zeros((2, 784)))).shape == (2, 400)       # 25 channels x 4 x 4
+    gru = nn.make_model("gru", rng, image_shape=(12, 20))
+    assert gru.gru.W_ih.shape == (18, 20) and gru.linear.weight.shape == (12 * 12, 10)  # 12 steps of 20 pixels
+    x = rng.random((2, 240))
+    np.testing.assert_array_equal(gru(Tensor(x)).data,
+                                  gru.linear(gru.gru(Tensor(x.reshape(2, 12, 20))).reshape(2, -1)).data)
+
+
+def test_make_model_rejects_a_bad_image_shape():
+    for bad in [(28,), (28, 0), (28, 2.5), "28x28"]:
+        with pytest.raises(ValueError, match="image_shape must be \\(height, width\\)"):
+            nn.make_model("mlp", np.random.default_rng(0), image_shape=bad)
+    with pytest.raises(ValueError, match="at least \\(3, 3\\)"):
+        nn.make_model("cnn", np.random.default_rng(0), image_shape=(2, 28))
+    smallest = nn.make_model("cnn", np.random.default_rng(0), image_shape=(3, 3))
+    assert smallest(Tensor(np.zeros((1, 9)))).shape == (1, 10)
+
+
+def test_conv2d_initialiser_uses_pytorch_default_bounds():
+    conv = nn.Conv2d(25, 8, 3, np.random.default_rng(0))
+    assert conv.weight.shape == (8, 25, 3, 3) and conv.bias.shape == (8, 1, 1)
+    values = np.concatenate([conv.weight.data.ravel(), conv.bias.data.ravel()])
+    assert 0.95 / np.sqrt(225) < np.abs(values).max() <= 1 / np.sqrt(225)
+
+
+# ---------------------------------------------------------------- FLOPs per example
+
+def test_flops_of_two_small_conv2d_layers_by_hand(rng):
+    """Conv2d 2->3 (3x3, s2, p1) on 5 x 5 -> 3 x 3, then 3->4 (2x2) -> 2 x 2, then linear 16 -> 5.
+    Multiply-adds: 9 positions * 3 channels * (2*9) = 486; 4 * 4 * (3*4) = 192; 16 * 5 = 80.
+    FLOPs: 2 per multiply-add; backward: weight gradients (the same again), and input gradients
+    for all but the first layer, whose input is the data."""
+    model = nn.Sequential(nn.Conv2d(2, 3, 3, rng, stride=2, padding=1), ops.relu, nn.Conv2d(3, 4, 2, rng),
+                          nn.Flatten(), nn.Linear(16, 5, rng))
+    count = nn.flops_per_example(model, (2, 5, 5))
+    assert count == {"forward": 2 * (486 + 192 + 80), "backward": 2 * (486 + 192 + 80) + 2 * (192 + 80)}
+
+
+def test_flops_of_the_paper_models_by_hand():
+    """ConvNet: lengths 40 -> 19 -> 10 -> 5, multiply-adds 19*25*5 + 10*25*75 + 5*25*75 + 125*10.
+    GRUNet: per step and direction 18*1 (input) + 18*6 (recurrent), 40 steps, 2 directions, then 480*10;
+    the recurrent products need their input gradient (the previous state's) even in the first layer."""
+    conv = 19 * 25 * 5 + 10 * 25 * 75 + 5 * 25 * 75 + 125 * 10
+    assert nn.flops_per_example(nn.make_model("cnn", np.random.default_rng(0))) == {
+        "forward": 2 * conv, "backward": 2 * conv + 2 * (conv - 19 * 25 * 5)}
+    from_input, recurrent, linear = 40 * 2 * 18, 40 * 2 * 18 * 6, 480 * 10
+    assert nn.flops_per_example(nn.make_model("gru", np.random.default_rng(0))) == {
+        "forward": 2 * (from_input + recurrent + linear),
+        "backward": 2 * (from_input + recurrent + linear) + 2 * (recurrent + linear)}
+    assert nn.flops_per_example(nn.make_model("mlp", np.random.default_rng(0))) == {
+        "forward": 2 * (4000 + 10000 + 1000), "backward": 2 * (4000 + 10000 + 1000) + 2 * (10000 + 1000)}
+
+
+def test_flops_of_the_image_cnn_by_hand():
+    """28 -> 13 -> 7 -> 4: 169*25*25 + 49*25*225 + 16*25*225 + 400*10 multiply-adds."""
+    conv = 169 * 25 * 25 + 49 * 25 * 225 + 16 * 25 * 225 + 400 * 10
+    model = nn.make_model("cnn", np.random.default_rng(0), dtype=np.float32, image_shape=(28, 28))
+    assert nn.flops_per_example(model, (784,)) == {"forward": 2 * conv, "backward": 2 * conv + 2 * (conv - 169 * 625)}
+
+
+def test_flops_refuses_a_layer_it_cannot_count(rng):
+    class Scaled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = Tensor(np.ones(3), requires_grad=True)
+
+        def forward(self, x):
+            return x * self.scale
+    with pytest.raises(NotImplementedError, match="Scaled has parameters but no flops"):
+        nn.flops_per_example(nn.Sequential(nn.Linear(4, 3, rng), Scaled()), (4,))
+
+
+def test_flops_counting_leaves_no_trace(rng):
+    """Counting inside no_grad gives the same numbers, and afterwards calls are not recorded."""
+    model = nn.make_model("mlp", rng)
+    from mnist1d_np import no_grad
+    with no_grad():
+        inside = nn.flops_per_example(model)
+    assert inside == nn.flops_per_example(model)
+    model(Tensor(np.zeros((1, 40))))
+    assert getattr(nn._traced, "calls", None) is None

@@ -6,7 +6,10 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from mnist1d_np import Tensor, grad, ops
+from numpy_references import conv2d_reference, max_pool2d_reference
+
+from mnist1d_np import Tensor, grad, nn, ops
+from mnist1d_np.conv2d import conv2d
 from mnist1d_np.gradcheck import check_grad
 
 SCALAR_TO_BATCH = [(), (4,), (3, 4), (2, 3, 4)]
@@ -225,6 +228,15 @@ CASES = [
     on("normalize", ops.normalize, np_normalize, (4,), (3, 4), (2, 3, 4)),
     on("normalize_axis0", lambda x: ops.normalize(x, axis=0), lambda x: np_normalize(x, 0),
        (3, 4)),
+    # layers with one more axis: the 2-D convolution (a closed family, so every order) and max pooling
+    on("conv2d", lambda x, w: conv2d(x, w, 2, 1), lambda x, w: conv2d_reference(x, w, 2, 1),
+       [(2, 3, 5, 4), (4, 3, 3, 2)], [(1, 2, 6, 6), (2, 2, 3, 3)]),
+    on("conv2d_bias_relu", lambda x, w, b: conv2d(x, w, 1, 0, b, relu=True),
+       lambda x, w, b: np.maximum(conv2d_reference(x, w, 1, 0) + b, 0), [(2, 2, 4, 5), (3, 2, 2, 2), (3, 1, 1)]),
+    on("max_pool2d", lambda x: nn.MaxPool2d(2)(x), lambda x: max_pool2d_reference(x, 2, 2),
+       (2, 3, 4, 5), (1, 2, 6, 6)),
+    on("max_pool2d_overlapping", lambda x: nn.MaxPool2d(3, 1)(x), lambda x: max_pool2d_reference(x, 3, 1),
+       (2, 2, 5, 4)),
 ]
 
 PARAMS = [pytest.param(case, shapes, id=f"{case.name}-{'-'.join(map(str, shapes))}")

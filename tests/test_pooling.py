@@ -1,7 +1,8 @@
-"""Pooling layers (nn.MaxPool1d, nn.AvgPool1d, nn.LPPool1d): values, shapes,
-gradients against finite differences, ties, and bad arguments."""
+"""Pooling layers (nn.MaxPool1d, nn.AvgPool1d, nn.LPPool1d, nn.MaxPool2d): values,
+shapes, gradients against finite differences, ties, and bad arguments."""
 import numpy as np
 import pytest
+from numpy_references import max_pool2d_reference
 
 from mnist1d_np import Tensor, grad, nn
 from mnist1d_np.gradcheck import check_grad
@@ -162,3 +163,40 @@ def test_rejects_kernel_longer_than_input(name):
 def test_lp_pool_supports_only_p_2():
     with pytest.raises(ValueError, match="only p=2 is supported, got p=3"):
         nn.LPPool1d(2, p=3)
+
+
+# ---------------------------------------------------------------- MaxPool2d: the same with one more axis
+# (its gradients against finite differences, first and second order, are in test_ops.py's table)
+
+@pytest.mark.parametrize("shape, kernel_size, stride", [((2, 3, 8, 6), 2, None), ((1, 2, 7, 9), 3, 2),
+                                                         ((2, 1, 5, 5), 5, None), ((1, 2, 6, 7), 2, 3)])
+def test_max_pool2d_matches_numpy_windows_and_keeps_float32(shape, kernel_size, stride):
+    x = np.random.default_rng(5).normal(size=shape).astype(np.float32)
+    y = nn.MaxPool2d(kernel_size, stride)(Tensor(x))
+    assert y.dtype == np.float32
+    np.testing.assert_array_equal(y.data, max_pool2d_reference(x, kernel_size, stride or kernel_size))
+
+
+def test_max_pool2d_tie_gives_the_gradient_to_the_first_maximum_row_by_row():
+    """As PyTorch's max_pool2d: windows are scanned row by row, the first maximum wins."""
+    x = [[[[1.0, 4.0, 0.0, 0.0],
+           [4.0, 4.0, 0.0, 0.0]]]]                 # left window: three tied 4s; right: all tied
+    t = Tensor(np.array(x), requires_grad=True)
+    g = grad((nn.MaxPool2d(2)(t) * np.array([1.0, 10.0])).sum(), t).data
+    np.testing.assert_array_equal(g, [[[[0, 1, 10, 0], [0, 0, 0, 0]]]])
+
+
+def test_max_pool2d_nan_wins():
+    y = nn.MaxPool2d(2)(Tensor(np.array([[[[1.0, 2.0], [np.nan, 0.0]]]]))).data
+    assert np.isnan(y[0, 0, 0, 0])
+
+
+def test_max_pool2d_rejects_bad_windows_and_inputs():
+    with pytest.raises(ValueError, match="MaxPool2d: kernel_size must be an integer >= 1, got 0"):
+        nn.MaxPool2d(0)
+    with pytest.raises(ValueError, match="MaxPool2d: stride must be an integer >= 1, got -1"):
+        nn.MaxPool2d(2, -1)
+    with pytest.raises(ValueError, match=r"kernel_size in \[1, min\(H, W\)\], got shape \(1, 1, 3, 5\)"):
+        nn.MaxPool2d(4)(Tensor(np.zeros((1, 1, 3, 5))))
+    with pytest.raises(ValueError, match=r"must be \(B, C, H, W\)"):
+        nn.MaxPool2d(2)(Tensor(np.zeros((1, 4, 4))))
