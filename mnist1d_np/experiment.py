@@ -30,11 +30,20 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import __version__, claims as claims_module, runmany
+from . import __version__, claims as claims_module, images, runmany
 from .fileio import atomic_write, clean_temporary_files, read_json, to_jsonable, write_json
 
 
 # ---------------------------------------------------------------- flags and settings
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each flag's default, except where there is none to show (None, [])."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default == []:
+            return action.help
+        return super()._get_help_string(action)
+
 
 def chapter_parser(name, doc, ablations=None, sweeps=False, settings_class=None):
     """argparse parser with the standard flags --quick, --out, --seed and --set.
@@ -47,7 +56,7 @@ def chapter_parser(name, doc, ablations=None, sweeps=False, settings_class=None)
     """
     parser = argparse.ArgumentParser(
         prog=f"python chapters/{name}.py", description=(doc or "").strip().split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=_HelpFormatter)
     parser.add_argument("--quick", action="store_true",
                         help="a small run that finishes in well under a minute")
     parser.add_argument("--out", default=os.path.join("results", name),
@@ -65,6 +74,34 @@ def chapter_parser(name, doc, ablations=None, sweeps=False, settings_class=None)
     if sweeps:
         runmany.add_arguments(parser)
     return parser
+
+
+def add_image_arguments(parser):
+    """--images {mnist,fashion} and --images-dir DIR: the 28x28 image set a chapter
+    sets beside MNIST-1D (chapters 02 and 09). Without --images nothing is read
+    and nothing is downloaded."""
+    parser.add_argument("--images", choices=images.NAMES, default=None,
+                        help="also run on this 28x28 image set, beside MNIST-1D; it is looked for in "
+                             f"--images-dir, then ${images.ENV_VAR}, then the cache, and downloaded if "
+                             "missing (off when not given)")
+    parser.add_argument("--images-dir", metavar="DIR", default=None,
+                        help="a folder that holds the image set's four IDX files (gzipped or not), or "
+                             "torchvision's or Keras' layout of them (not given: only the environment "
+                             "variable and the cache are searched)")
+
+
+def load_image_set(args, stream=None):
+    """The image set named by --images (images.load_images' dict), or None without --images.
+    --images-dir without --images is a UsageError; so is a set that cannot be found or
+    fetched, with the loader's message (which files, where to put them)."""
+    if getattr(args, "images", None) is None:
+        if getattr(args, "images_dir", None) is not None:
+            raise UsageError(f"--images-dir {args.images_dir}: give --images {{{','.join(images.NAMES)}}} too")
+        return None
+    try:
+        return images.load_images(args.images, images_dir=args.images_dir, stream=stream)
+    except images.ImagesError as err:
+        raise UsageError(f"--images {args.images}: {err}") from None
 
 
 def parse_args(parser, argv=None):

@@ -351,3 +351,57 @@ def test_run_cleans_leftover_temporary_files(tmp_path):
     (tmp_path / ".tmp-999999999-x").write_text("half a checkpoint")
     experiment.Run("07_demo", experiment.chapter_parser("07_demo", "").parse_args(["--out", str(tmp_path)]))
     assert os.listdir(tmp_path) == []
+
+
+# ---------------------------------------------------------------- --images and --images-dir
+
+def _image_args(argv):
+    parser = experiment.chapter_parser("02_classifiers", "doc")
+    experiment.add_image_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def test_no_images_flag_reads_nothing(monkeypatch):
+    monkeypatch.setattr(experiment.images, "load_images", lambda *a, **k: pytest.fail("read images"))
+    assert experiment.load_image_set(_image_args([])) is None
+
+
+def test_images_dir_without_images_is_a_usage_error():
+    with pytest.raises(experiment.UsageError, match="--images-dir /x: give --images"):
+        experiment.load_image_set(_image_args(["--images-dir", "/x"]))
+
+
+def test_images_flag_only_takes_the_known_sets(capsys):
+    with pytest.raises(SystemExit):
+        _image_args(["--images", "cifar"])
+    assert "invalid choice: 'cifar'" in capsys.readouterr().err
+
+
+def test_images_read_from_images_dir(tmp_path, monkeypatch):
+    import gzip
+    from mnist1d_np import idx
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    counts = {"train": 5, "t10k": 3}
+    for part, n in counts.items():
+        images_ = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        labels = rng.integers(0, 10, n, dtype=np.uint8)
+        (tmp_path / f"{part}-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx.idx_bytes(images_)))
+        (tmp_path / f"{part}-labels-idx1-ubyte").write_bytes(idx.idx_bytes(labels))
+    data = experiment.load_image_set(_image_args(["--images", "fashion", "--images-dir", str(tmp_path)]))
+    assert data["x"].shape == (5, 784) and data["x_test"].shape == (3, 784) and data["name"] == "fashion"
+
+
+def test_a_set_that_cannot_be_had_is_one_usage_error(tmp_path, monkeypatch):
+    def refuse(name, **kwargs):
+        raise experiment.images.ImagesError("Fashion-MNIST is not on this machine")
+    monkeypatch.setattr(experiment.images, "load_images", refuse)
+    with pytest.raises(experiment.UsageError, match="--images fashion: Fashion-MNIST is not on this machine"):
+        experiment.load_image_set(_image_args(["--images", "fashion", "--images-dir", str(tmp_path)]))
+
+
+def test_help_shows_no_empty_defaults():
+    parser = experiment.chapter_parser("02_classifiers", "doc")
+    experiment.add_image_arguments(parser)
+    text = parser.format_help()
+    assert "(default: None)" not in text and "(default: [])" not in text and "(default: 0)" in text
