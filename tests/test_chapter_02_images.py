@@ -168,3 +168,14 @@ def test_a_run_stopped_and_resumed_reports_the_seconds_of_both_invocations(tmp_p
     assert len(result["eval_steps"]) == 5 and first > 0 and second > 0
     # the finishing invocation alone took at most `second`: more is the first one's time, carried
     assert second < result["seconds"] <= first + second
+
+
+def test_image_train_out_of_range_ends_the_chapter_in_one_line(tmp_path, monkeypatch, capsys):
+    from test_chapters import load_chapter
+    ch = load_chapter("02_classifiers")
+    monkeypatch.setattr(sys, "argv", ["02", "--quick", "--set", "image_train=0", "--out", str(tmp_path / "out")])
+    with pytest.raises(SystemExit) as stop:
+        ch.main()
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith("image_train must be an integer >= 1, got 0")
+    assert not (tmp_path / "out").exists()
