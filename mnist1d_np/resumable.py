@@ -34,11 +34,16 @@ embeddings):
   resumed loop gives the numbers an uninterrupted one gives.
 - path None: nothing is saved or read; the loop still shows its progress and
   still stops at its checkpoints when asked to.
+
+`with stopwatch(path) as clock:` times a block that may be interrupted and
+resumed (a run of a sweep): clock.seconds, read after the block, is its wall
+time over every invocation, kept in its own checkpoint file next to path.
 """
 import contextlib
 import contextvars
 import os
 import sys
+import time
 import warnings
 
 import numpy as np
@@ -130,6 +135,38 @@ class Resumable:
         if 0 < position < self.total:
             print(f"resuming {self.label or 'a run'} after {position} of {self.total} ({self.path})", file=sys.stderr)
         return position
+
+
+class Clock:
+    """What stopwatch gives: seconds (this invocation's and the earlier ones', once the block
+    has ended) and invocations (how many invocations ran the block, this one included)."""
+
+    def __init__(self, seconds, invocations):
+        self.seconds, self.invocations = seconds, invocations
+
+
+@contextlib.contextmanager
+def stopwatch(path):
+    """`with stopwatch(path) as clock:`: clock.seconds is the block's wall time, added over the
+    invocations that ran it: an earlier invocation stopped by Ctrl-C (or an error) saved its
+    seconds as it left the block, to checkpoint_file(path, STOPWATCH), which a sweep deletes
+    with the run's other checkpoints once the run is saved. A process killed outright (kill -9)
+    saves nothing: its seconds are lost. path None: this invocation's time alone."""
+    file = None if path is None else checkpoint_file(path, STOPWATCH)
+    loaded = None if file is None else fileio.load_checkpoint(file, STOPWATCH)
+    earlier = loaded[1] if loaded else {"seconds": 0.0, "invocations": 0}
+    clock = Clock(float(earlier["seconds"]), int(earlier["invocations"]) + 1)
+    start = time.perf_counter()
+    try:
+        yield clock
+    finally:
+        clock.seconds += time.perf_counter() - start
+        if file is not None:
+            fileio.save_checkpoint(file, {}, {"seconds": clock.seconds, "invocations": clock.invocations},
+                                   STOPWATCH)
+
+
+STOPWATCH = {"stopwatch": "wall seconds of a resumable block"}
 
 
 # ---------------------------------------------------------------- the state, as arrays and JSON

@@ -161,3 +161,20 @@ def test_a_list_of_arrays_that_grew_and_a_generator_added_during_the_run_come_ba
     resumed = grow(tmp_path / "grow.ckpt.npz")
     np.testing.assert_array_equal(np.array(resumed["snapshots"]), np.array(straight["snapshots"]))
     assert resumed["extra"]["rng"].bit_generator.state == straight["extra"]["rng"].bit_generator.state
+
+
+def test_a_stopwatch_adds_the_seconds_of_an_interrupted_invocation_to_the_one_that_finishes(tmp_path):
+    import time
+    path = tmp_path / "run.ckpt.npz"
+    with pytest.raises(KeyboardInterrupt):
+        with resumable.stopwatch(path) as first:
+            time.sleep(0.05)
+            raise KeyboardInterrupt
+    assert first.seconds >= 0.05 and first.invocations == 1
+    (saved,) = tmp_path.glob("run-*.ckpt.npz")   # a sweep deletes it with the run's other checkpoints
+    with resumable.stopwatch(path) as second:
+        time.sleep(0.02)
+    assert second.invocations == 2 and first.seconds + 0.02 <= second.seconds < first.seconds + 1.0
+    with resumable.stopwatch(None) as alone:     # no file: this invocation only
+        time.sleep(0.01)
+    assert 0.01 <= alone.seconds < 1.0 and alone.invocations == 1 and list(tmp_path.glob("*")) == [saved]
