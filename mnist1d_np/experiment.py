@@ -15,6 +15,8 @@ keep only their lesson:
 Flags every chapter has: --quick (the QUICK settings: well under a minute),
 --out, --seed, and --set NAME=VALUE to change any field of Settings for one
 run; --ablations and the sweep flags (--workers, --scheduler) where they apply.
+A notebook has no command line: there the flags are a list given to
+notebook_flags (without it, --quick alone).
 """
 import argparse
 import atexit

@@ -193,17 +193,17 @@ def test_a_saved_figure_is_shown_in_a_notebook_and_only_there(tmp_path, monkeypa
     import IPython.display
     from mnist1d_np import plotting
     shown = []
+    run = experiment.Run("07_demo", argparse.Namespace(out=str(tmp_path), quick=True, seed=0))
+    figures = [plotting.figure()[0] for _ in range(2)]
+    for fig in figures:
+        fig.axes[0].plot([0, 1], [1, 0])
     monkeypatch.setattr(IPython.display, "display", shown.append)
     monkeypatch.setattr(IPython, "get_ipython", lambda: object())  # a kernel's shell
-    run = experiment.Run("07_demo", argparse.Namespace(out=str(tmp_path), quick=True, seed=0))
-    fig, ax = plotting.figure()
-    ax.plot([0, 1], [1, 0])
     monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
-    run.save_figure(fig, "script")
+    run.save_figure(figures[0], "script")
     assert shown == []
     monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
-    fig, ax = plotting.figure()
-    path = run.save_figure(fig, "notebook")
+    path = run.save_figure(figures[1], "notebook")
     assert len(shown) == 1 and shown[0].data == open(path, "rb").read()  # the very PNG saved
     assert plotting.plt.get_fignums() == []  # and closed, as in a script
 
