@@ -69,9 +69,10 @@ def test_cell_ids_and_format_versions_are_not_drift_but_outputs_and_lost_cells_a
     nb.cells[-1].outputs = [nbformat.v4.new_output("stream", text="saved\n")]
     nbformat.write(nb, path)
     assert notebooks.drift(root) == ["notebooks/01_dataset.ipynb holds outputs (notebooks are committed without them)"]
-    del nb.cells[-1]
+    del nb.cells[-1]  # the cell that held them
     nbformat.write(nb, path)
-    assert notebooks.drift(root) == [f"notebooks/01_dataset.ipynb: {len(nb.cells)} cells instead of {len(nb.cells) + 1}"]
+    n = len(nb.cells)
+    assert notebooks.drift(root) == [f"notebooks/01_dataset.ipynb: {n} cells instead of {n + 1}"]
     (root / "notebooks" / "10_gone.ipynb").write_text(path.read_text())
     assert "notebooks/10_gone.ipynb has no chapter any more" in notebooks.drift(root)
 
