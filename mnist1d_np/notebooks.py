@@ -113,24 +113,29 @@ def chapter_title(doc):
 
 # ---------------------------------------------------------------- the cells the generator adds
 
+COLAB_CELL = """\
+# In Colab: install mnist1d_np (once per session). Anywhere else this cell does nothing.
+import sys
+
+if "google.colab" in sys.modules:
+    import importlib, importlib.util, os, subprocess
+    if importlib.util.find_spec("mnist1d_np") is None:
+INSTALL
+        importlib.invalidate_caches()"""
+FROM_URL = """\
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+URL"], check=True)"""
+FROM_ZIP = """\
+        if not os.path.exists("ZIP"):
+            raise FileNotFoundError("upload ZIP (the repository, zipped: see the README's Notebooks "
+                                    "section) to Colab's Files panel, then run this cell again")
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "ZIP"], check=True)"""
+
+
 def colab_cell(url):
     """Code that installs mnist1d_np when it runs in Colab (from `url`, or from an uploaded
     zip while the URL is unset), and does nothing anywhere else."""
-    if url:
-        install = f'        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+{url}"], check=True)\n'
-    else:
-        install = (f'        if not os.path.exists("{ZIP}"):\n'
-                   f'            raise FileNotFoundError("upload {ZIP} (the repository, zipped: see the README\'s "\n'
-                   f'                                    "Notebooks section) to Colab\'s Files panel, then run this '
-                   f'cell again")\n'
-                   f'        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "{ZIP}"], check=True)\n')
-    return ("# In Colab: install mnist1d_np (once per session). Anywhere else this cell does nothing.\n"
-            "import sys\n\n"
-            'if "google.colab" in sys.modules:\n'
-            "    import importlib, importlib.util, os, subprocess\n"
-            '    if importlib.util.find_spec("mnist1d_np") is None:\n'
-            + install +
-            "        importlib.invalidate_caches()")
+    install = FROM_URL.replace("URL", url) if url else FROM_ZIP.replace("ZIP", ZIP)
+    return COLAB_CELL.replace("INSTALL", install)
 
 
 def example_setting(doc):
@@ -150,8 +155,9 @@ def flags_cells(name, doc):
         "`FLAGS = []` (*Run as a script* above says how long it takes). To try one setting of *Try it*, "
         f'add it with `--set`: `FLAGS = ["--quick", "--set", "{setting}"]`. Then run the cells below.\n\n'
         f"Figures and numbers are saved in `results/{name}/` in the notebook's working folder (`--out` "
-        "changes it), and shown below the last cell. A run that stops (interrupt the kernel) continues "
-        "where it stopped when the last cell runs again with the same flags.")
+        "changes it), and shown below the last cell. Interrupting the kernel is the notebook's Ctrl-C: "
+        "what *Run as a script* says about resuming holds here when the last cell runs again with the same "
+        "flags.")
     code = ("from mnist1d_np import experiment\n\n"
             f'FLAGS = ["--quick"]  # the full run: []; one setting of Try it: ["--quick", "--set", "{setting}"]\n'
             "experiment.notebook_flags(FLAGS)")
