@@ -352,12 +352,22 @@ def run_chapter_main(main, resumable=True, saved="the finished work in --out"):
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         _stop(2)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemError) as err:
+        if not _ctrl_c(err):
+            raise
         if resumable:
             print(f"\ninterrupted: {again} to resume; kept: {saved}", file=sys.stderr)
         else:
             print(f"\ninterrupted: {again} (a short run, it starts over)", file=sys.stderr)
         _stop(130)
+
+
+def _ctrl_c(err):
+    """A KeyboardInterrupt, or a SystemError it caused: a Ctrl-C that lands inside a numba
+    kernel comes out as "... returned a result with an exception set", one per level."""
+    while isinstance(err, SystemError):
+        err = err.__cause__
+    return isinstance(err, KeyboardInterrupt)
 
 
 def _stop(code):

@@ -182,8 +182,22 @@ def test_in_a_notebook_ctrl_c_and_a_usage_error_end_the_cell_not_the_kernel(monk
 
     def refused():
         raise experiment.UsageError("--seed 7: too large")
-    experiment.run_chapter_main(interrupted)  # no SystemExit
-    assert "interrupted: run this cell again to resume" in capsys.readouterr().err
+    def interrupted_in_a_kernel_of_numba():
+        try:
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt as err:
+                raise SystemError("<function _numba_unpickle> returned a result with an exception set") from err
+        except SystemError as err:
+            raise SystemError("CPUDispatcher(<function k>) returned a result with an exception set") from err
+
+    def broken():
+        raise SystemError("a real one")
+    for stop in (interrupted, interrupted_in_a_kernel_of_numba):
+        experiment.run_chapter_main(stop)  # no SystemExit
+        assert "interrupted: run this cell again to resume" in capsys.readouterr().err
+    with pytest.raises(SystemError, match="a real one"):
+        experiment.run_chapter_main(broken)
     experiment.run_chapter_main(refused)
     assert capsys.readouterr().err.strip() == "error: --seed 7: too large"
 
