@@ -15,6 +15,8 @@ keep only their lesson:
 Flags every chapter has: --quick (the QUICK settings: well under a minute),
 --out, --seed, and --set NAME=VALUE to change any field of Settings for one
 run; --ablations and the sweep flags (--workers, --scheduler) where they apply.
+A notebook has no command line: there the flags are a list given to
+notebook_flags (without it, --quick alone).
 """
 import argparse
 import atexit
@@ -30,7 +32,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import __version__, claims as claims_module, images, runmany
+from . import __version__, claims as claims_module, images, kernel, runmany
 from .fileio import atomic_write, clean_temporary_files, read_json, to_jsonable, write_json
 
 
@@ -106,13 +108,11 @@ def load_image_set(args, stream=None):
 
 def parse_args(parser, argv=None):
     """The chapter's flags, checked (the output folder must be one that can be
-    made and written). In a notebook there is no command line: every flag
-    keeps its default, except --quick, which is on (the full run is the
-    chapter run as a script)."""
-    if argv is None and _in_notebook():
-        args = parser.parse_args([])
-        args.quick = True
-        print(f"notebook: running with --quick settings (for the full run: {parser.prog})")
+    made and written). In a notebook there is no command line: the flags are
+    those given to notebook_flags, and without it every flag keeps its
+    default, except --quick, which is on."""
+    if argv is None and kernel.in_kernel():
+        args = _notebook_args(parser)
     else:
         args = parser.parse_args(argv)
     problem = output_folder_problem(args.out)
@@ -121,10 +121,32 @@ def parse_args(parser, argv=None):
     return args
 
 
-def _in_notebook():
-    # A Jupyter kernel (VS Code's interactive window included) imports ipykernel
-    # and has no chapter flags on its command line.
-    return "ipykernel" in sys.modules
+_notebook = {"flags": None}  # what notebook_flags was given, in this kernel
+
+
+def notebook_flags(flags):
+    """In a notebook (a Jupyter kernel): the flags the chapter runs with from now on, a list
+    as on its command line. ["--quick"]: the small run (the default); []: the full run
+    (the paper's settings); ["--quick", "--set", "noise=0"]: the small run with one setting
+    changed. They are checked when the chapter starts, as on the command line. A script
+    reads its own command line and ignores them."""
+    if isinstance(flags, str) or not all(isinstance(flag, str) for flag in flags):
+        raise TypeError(f"notebook_flags takes a list of texts, e.g. ['--quick', '--set', 'steps=100'], "
+                        f"got {flags!r}")
+    _notebook["flags"] = list(flags)
+
+
+def _notebook_args(parser):
+    flags = _notebook["flags"]
+    if flags is None:
+        args = parser.parse_args([])
+        args.quick = True
+        print(f"notebook: running with --quick settings (other flags: experiment.notebook_flags([...]); "
+              f"the full run: experiment.notebook_flags([]), or {parser.prog})")
+        return args
+    print(f"notebook: running with the flags {' '.join(flags)}" if flags else
+          "notebook: the full run (no flags: the paper's settings)")
+    return parser.parse_args(flags)
 
 
 def chapter_settings(settings_class, quick_overrides, quick, **overrides):
@@ -321,18 +343,36 @@ def start(name, doc, settings_class, quick_overrides, ablations=None, sweeps=Fal
 def run_chapter_main(main, resumable=True, saved="the finished work in --out"):
     """Call a chapter's main(); on Ctrl-C print one line on how to go on and exit
     with code 130, instead of a traceback. Everything a chapter saves is written
-    atomically, so an interruption anywhere loses at most the unsaved work."""
+    atomically, so an interruption anywhere loses at most the unsaved work.
+    In a notebook the same lines are printed, and the cell ends without exiting
+    the kernel ("interrupt the kernel" is its Ctrl-C)."""
+    again = "run this cell again" if kernel.in_kernel() else "run the same command again"
     try:
         main()
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
+        _stop(2)
+    except (KeyboardInterrupt, SystemError) as err:
+        if not _ctrl_c(err):
+            raise
         if resumable:
-            print(f"\ninterrupted: run the same command again to resume; kept: {saved}", file=sys.stderr)
+            print(f"\ninterrupted: {again} to resume; kept: {saved}", file=sys.stderr)
         else:
-            print("\ninterrupted: run the same command again (a short run, it starts over)", file=sys.stderr)
-        sys.exit(130)
+            print(f"\ninterrupted: {again} (a short run, it starts over)", file=sys.stderr)
+        _stop(130)
+
+
+def _ctrl_c(err):
+    """A KeyboardInterrupt, or a SystemError it caused: a Ctrl-C that lands inside a numba
+    kernel comes out as "... returned a result with an exception set", one per level."""
+    while isinstance(err, SystemError):
+        err = err.__cause__
+    return isinstance(err, KeyboardInterrupt)
+
+
+def _stop(code):
+    if not kernel.in_kernel():  # a kernel would show SystemExit as an error, and keep running
+        sys.exit(code)
 
 
 # ---------------------------------------------------------------- the paper-vs-run table
@@ -520,11 +560,12 @@ class Run:
         return path
 
     def save_figure(self, fig, name):
-        """Save a matplotlib figure as OUT/name.png, atomically."""
+        """Save a matplotlib figure as OUT/name.png, atomically; in a notebook, show it too."""
         from .plotting import save_figure
         path = self.path(f"{name}.png")
         atomic_write(path, lambda f: save_figure(fig, f, format="png"))
         print(f"saved {path}")
+        kernel.show_png(path)  # in a notebook, under the cell
         return path
 
     def elapsed(self):

@@ -3,18 +3,22 @@
 The backend: Agg (files only) on a machine with no screen, so that chapters
 and tests write their PNGs anywhere; matplotlib's own choice where there is
 a display or a notebook kernel (the quiz opens a window there), or where
-MPLBACKEND names one.
+MPLBACKEND names one. In a kernel, the chapters' figures are shown under the
+cell from the PNGs they save (kernel.show_png, called by Run.save_figure),
+whatever the backend.
 """
 import os
 import sys
 
 import matplotlib
 
+from . import kernel
+
 
 def headless():
     """True when nothing can show a window: no MPLBACKEND, no notebook kernel, and on
     Linux and the other X11/Wayland systems, neither DISPLAY nor WAYLAND_DISPLAY."""
-    if os.environ.get("MPLBACKEND") or "ipykernel" in sys.modules or sys.platform in ("darwin", "win32"):
+    if os.environ.get("MPLBACKEND") or kernel.in_kernel() or sys.platform in ("darwin", "win32"):
         return False
     return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
@@ -37,7 +41,8 @@ def figure(nrows=1, ncols=1, width=4.0, height=3.0, **kwargs):
 
 def save_figure(fig, target, format=None):
     """Save a figure to a path (its format from the extension) or a binary file (give
-    `format`), and close it (frees its memory)."""
+    `format`), and close it (frees its memory; in a notebook, Run.save_figure shows
+    the saved PNG instead)."""
     fig.tight_layout()
     try:
         fig.savefig(target, format=format)

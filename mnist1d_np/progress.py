@@ -5,10 +5,12 @@
         ...
         bar.update(1, loss=loss)          # "training 1200/6000 [00:03<00:12] loss=0.8"
 
-On a terminal the line is redrawn in place; elsewhere (CI, logs, a sweep's
-worker processes, whose lines would interleave) a whole line is printed at
-most every `log_every` seconds. Inside `with lines_only():` every new bar
-prints whole lines (runmany sets it in its workers).
+On a terminal the line is redrawn in place, ten times a second; in a
+notebook too, once a second (each redraw is a message to the notebook, and
+one line under the cell is updated); elsewhere (CI, logs, a sweep's worker
+processes, whose lines would interleave) a whole line is printed at most
+every `log_every` seconds. Inside `with lines_only():` every new bar prints
+whole lines (runmany sets it in its workers).
 """
 import contextlib
 import contextvars
@@ -17,8 +19,12 @@ import time
 
 import numpy as np
 
+from . import kernel
+
 _LINES_ONLY = contextvars.ContextVar("mnist1d_np_progress_lines_only", default=None)
 WORKER_LOG_SECONDS = 30.0
+TERMINAL_REDRAW_SECONDS = 0.1
+NOTEBOOK_REDRAW_SECONDS = 1.0
 
 
 @contextlib.contextmanager
@@ -39,7 +45,9 @@ class Progress:
         self.total, self.label, self.done, self.initial = total, label, initial, initial
         self.stream = stream or sys.stderr
         lines_every = _LINES_ONLY.get()
-        self.interactive = lines_every is None and getattr(self.stream, "isatty", lambda: False)()
+        notebook = lines_every is None and kernel.is_kernel_stream(self.stream)
+        self.interactive = notebook or lines_every is None and getattr(self.stream, "isatty", lambda: False)()
+        self.redraw_every = NOTEBOOK_REDRAW_SECONDS if notebook else TERMINAL_REDRAW_SECONDS
         self.log_every = log_every if lines_every is None else lines_every
         self.start = self.last_print = time.perf_counter()
         self.info = ""
@@ -49,8 +57,8 @@ class Progress:
         self.done += n
         if info:
             self.info = "  ".join(f"{k}={_short(v)}" for k, v in info.items())
-        now = time.perf_counter()
-        if self.done >= self.total or now - self.last_print >= (0.1 if self.interactive else self.log_every):
+        now, every = time.perf_counter(), self.redraw_every if self.interactive else self.log_every
+        if self.done >= self.total or now - self.last_print >= every:
             self.last_print = now
             self._print(now)
 

@@ -1,15 +1,17 @@
 """Chapter scaffolding: flags, settings, seeds, progress line, tables, JSON, checkpoints."""
+import argparse
 import dataclasses
 import io
 import json
 import os
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
 
-from mnist1d_np import experiment, fileio, progress
+from mnist1d_np import experiment, fileio, kernel, progress
 
 
 def test_parser_defaults_and_bad_seed(capsys):
@@ -140,10 +142,91 @@ def test_seeds_of_two_values_of_seed_never_overlap():
 
 def test_parse_args_in_a_notebook_uses_quick(monkeypatch):
     parser = experiment.chapter_parser("07_demo", "Demo.")
-    monkeypatch.setattr(experiment, "_in_notebook", lambda: True)
+    monkeypatch.setitem(experiment._notebook, "flags", None)
+    monkeypatch.setattr(kernel, "in_kernel", lambda: True)
     assert experiment.parse_args(parser).quick is True
-    monkeypatch.setattr(experiment, "_in_notebook", lambda: False)
+    monkeypatch.setattr(kernel, "in_kernel", lambda: False)
     assert experiment.parse_args(parser, []).quick is False
+
+
+def test_notebook_flags_are_the_command_line_of_a_chapter_in_a_kernel(tmp_path, monkeypatch, capsys):
+    @dataclasses.dataclass(frozen=True)
+    class Settings:
+        steps: int = 100
+    monkeypatch.setitem(experiment._notebook, "flags", None)
+    monkeypatch.setattr(kernel, "in_kernel", lambda: True)
+    monkeypatch.setattr(sys, "argv", ["ipykernel_launcher.py", "-f", "kernel.json"])  # a kernel's own argv
+    start = lambda: experiment.start("07_demo", "Demo.", Settings, dict(steps=10))
+    experiment.notebook_flags(["--quick", "--set", "steps=30", "--out", str(tmp_path / "a")])
+    run = start()
+    assert run.quick and run.settings.steps == 30 and run.out == str(tmp_path / "a")
+    assert "notebook: running with the flags --quick --set steps=30" in capsys.readouterr().out
+    experiment.notebook_flags([])                      # the full run
+    assert not start().quick and start().settings.steps == 100
+    experiment.notebook_flags(["--set", "steps=0"])    # checked as on the command line
+    with pytest.raises(SystemExit):
+        start()
+    assert "steps must be an integer >= 1, got 0" in capsys.readouterr().err
+    with pytest.raises(TypeError, match="a list of texts"):
+        experiment.notebook_flags("--quick")
+    monkeypatch.setattr(kernel, "in_kernel", lambda: False)  # a script reads its own command line
+    monkeypatch.setattr(sys, "argv", ["07_demo.py", "--quick"])
+    assert start().settings.steps == 10
+
+
+def test_in_a_notebook_ctrl_c_and_a_usage_error_end_the_cell_not_the_kernel(monkeypatch, capsys):
+    monkeypatch.setattr(kernel, "in_kernel", lambda: True)
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    def refused():
+        raise experiment.UsageError("--seed 7: too large")
+    def interrupted_in_a_kernel_of_numba():
+        try:
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt as err:
+                raise SystemError("<function _numba_unpickle> returned a result with an exception set") from err
+        except SystemError as err:
+            raise SystemError("CPUDispatcher(<function k>) returned a result with an exception set") from err
+
+    def broken():
+        raise SystemError("a real one")
+    for stop in (interrupted, interrupted_in_a_kernel_of_numba):
+        experiment.run_chapter_main(stop)  # no SystemExit
+        assert "interrupted: run this cell again to resume" in capsys.readouterr().err
+    with pytest.raises(SystemError, match="a real one"):
+        experiment.run_chapter_main(broken)
+    experiment.run_chapter_main(refused)
+    assert capsys.readouterr().err.strip() == "error: --seed 7: too large"
+
+
+def test_a_saved_figure_is_shown_in_a_notebook_and_only_there(tmp_path, monkeypatch):
+    pytest.importorskip("IPython")
+    import IPython.display
+    from mnist1d_np import plotting
+    shown = []
+    run = experiment.Run("07_demo", argparse.Namespace(out=str(tmp_path), quick=True, seed=0))
+    figures = [plotting.figure()[0] for _ in range(2)]
+    for fig in figures:
+        fig.axes[0].plot([0, 1], [1, 0])
+    monkeypatch.setattr(IPython.display, "display", shown.append)
+    monkeypatch.setattr(IPython, "get_ipython", lambda: object())  # a kernel's shell
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+    run.save_figure(figures[0], "script")
+    assert shown == []
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    path = run.save_figure(figures[1], "notebook")
+    assert len(shown) == 1 and shown[0].data == open(path, "rb").read()  # the very PNG saved
+    assert plotting.plt.get_fignums() == []  # and closed, as in a script
+
+
+def test_scripts_and_tests_draw_with_agg_on_a_machine_without_a_screen():
+    env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "DISPLAY", "WAYLAND_DISPLAY")}
+    code = "import matplotlib, mnist1d_np.plotting; print(matplotlib.get_backend())"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip().lower() == "agg"
 
 
 def test_progress_prints_count_and_eta():
@@ -183,6 +266,31 @@ def test_lines_only_never_redraws_a_terminal_line():
     bar.update()
     bar.update()
     assert "\r" not in bar.stream.getvalue() and bar.stream.getvalue().count("\n") == 2
+
+
+class KernelStream(io.StringIO):
+    """Stands for ipykernel's OutStream: text that goes to the notebook, not a terminal."""
+    __module__ = "ipykernel.iostream"
+
+
+def test_progress_in_a_notebook_is_one_line_redrawn_once_a_second(monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr(progress.time, "perf_counter", lambda: now[0])
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    bar = progress.Progress(1000, "train", stream=KernelStream())
+    for _ in range(1000):       # 1000 updates over 10 s
+        now[0] += 0.01
+        bar.update()
+    text = bar.stream.getvalue()
+    assert text.count("\n") == 1 and text.endswith("train 1000/1000 [00:10<00:00] \n")
+    redraws = text.split("\r")[1:]
+    assert 9 <= len(redraws) <= 11  # once a second, not at every update nor ten times a second
+    monkeypatch.delitem(sys.modules, "ipykernel")  # the same stream outside a kernel: whole lines, every log_every
+    bar = progress.Progress(1000, "train", stream=KernelStream(), log_every=5.0)
+    for _ in range(1000):
+        now[0] += 0.01
+        bar.update()
+    assert "\r" not in bar.stream.getvalue() and bar.stream.getvalue().count("\n") == 2  # at 5 s, and the last
 
 
 def test_table_alignment():

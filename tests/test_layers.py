@@ -11,6 +11,7 @@ import pytest
 PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "mnist1d_np")
 
 LAYERS = [
+    ("the notebook kernel", {"kernel"}),
     ("files, threads, figure style", {"fileio", "blas", "plotting"}),
     ("progress line", {"progress"}),
     ("resumable loops", {"resumable"}),
@@ -34,6 +35,7 @@ LAYERS = [
     ("reports", {"report"}),
     ("the whole paper over seeds", {"reproduce"}),
     ("the human baseline", {"quiz"}),
+    ("every chapter as a notebook", {"notebooks"}),
 ]
 LAYER_OF = {module: i for i, (_, modules) in enumerate(LAYERS) for module in modules}
 

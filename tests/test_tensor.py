@@ -62,7 +62,8 @@ def test_import_loads_numpy_only():
     import subprocess
     import sys
     code = ("import sys, mnist1d_np; "
-            "print([m for m in ('numba', 'matplotlib', 'scipy') if m in sys.modules])")
+            "print([m for m in ('numba', 'matplotlib', 'scipy', 'IPython', 'jupytext', 'mnist1d_np.notebooks') "
+            "if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
     assert mnist1d_np.__version__
