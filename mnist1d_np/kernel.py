@@ -17,8 +17,10 @@ import sys
 
 def in_kernel():
     """True in a Jupyter kernel (Jupyter, JupyterLab, Colab, VS Code's notebooks and
-    interactive window): they all run ipykernel, which a script never imports."""
-    return "ipykernel" in sys.modules
+    interactive window): they all run ipykernel's kernel application, which a script
+    never imports. (A program that only starts kernels, as nbclient does, imports
+    other parts of ipykernel, to find their specs: that is not a kernel.)"""
+    return "ipykernel.kernelapp" in sys.modules
 
 
 def is_kernel_stream(stream):

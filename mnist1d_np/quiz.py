@@ -55,7 +55,7 @@ import time
 
 import numpy as np
 
-from . import data, nn, plotting, train
+from . import data, kernel, nn, plotting, train
 from .fileio import atomic_write, canonical_identity, read_json, write_json
 
 NOTEBOOK_SCORES = (96, 96, 96, 97, 94)  # building-mnist1d.ipynb: its five quizzes of 100 test examples (%)
@@ -287,7 +287,7 @@ class Window:
 
 def default_display(path, say):
     """Files in `path`'s folder when headless, a notebook's inline figures, or a window."""
-    if "ipykernel" in sys.modules:
+    if kernel.in_kernel():
         return Notebook()
     if plotting.matplotlib.get_backend().lower() in ("agg", "pdf", "ps", "svg", "cairo", "template"):
         return Files(os.path.splitext(path)[0] + "-pages", say)

@@ -172,7 +172,7 @@ def test_docstrings_hold_no_dated_measurements(name):
 def test_a_chapter_run_in_a_notebook_kernel_uses_quick(tmp_path):
     """No command line in a notebook: the chapter runs with its --quick settings."""
     script = os.path.join(ROOT, "chapters", "01_dataset.py")
-    code = ("import sys, types; sys.modules['ipykernel'] = types.ModuleType('ipykernel'); "
+    code = ("import sys, types; sys.modules['ipykernel.kernelapp'] = types.ModuleType('ipykernel.kernelapp'); "
             f"sys.argv = ['kernel']; import os; os.chdir({str(tmp_path)!r}); "
             f"exec(compile(open({script!r}).read(), {script!r}, 'exec'), {{'__name__': '__main__'}})")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)

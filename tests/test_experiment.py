@@ -213,10 +213,10 @@ def test_a_saved_figure_is_shown_in_a_notebook_and_only_there(tmp_path, monkeypa
         fig.axes[0].plot([0, 1], [1, 0])
     monkeypatch.setattr(IPython.display, "display", shown.append)
     monkeypatch.setattr(IPython, "get_ipython", lambda: object())  # a kernel's shell
-    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+    monkeypatch.delitem(sys.modules, "ipykernel.kernelapp", raising=False)
     run.save_figure(figures[0], "script")
     assert shown == []
-    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    monkeypatch.setitem(sys.modules, "ipykernel.kernelapp", types.ModuleType("ipykernel.kernelapp"))
     path = run.save_figure(figures[1], "notebook")
     assert len(shown) == 1 and shown[0].data == open(path, "rb").read()  # the very PNG saved
     assert plotting.plt.get_fignums() == []  # and closed, as in a script
@@ -276,7 +276,7 @@ class KernelStream(io.StringIO):
 def test_progress_in_a_notebook_is_one_line_redrawn_once_a_second(monkeypatch):
     now = [0.0]
     monkeypatch.setattr(progress.time, "perf_counter", lambda: now[0])
-    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    monkeypatch.setitem(sys.modules, "ipykernel.kernelapp", types.ModuleType("ipykernel.kernelapp"))
     bar = progress.Progress(1000, "train", stream=KernelStream())
     for _ in range(1000):       # 1000 updates over 10 s
         now[0] += 0.01
@@ -285,7 +285,7 @@ def test_progress_in_a_notebook_is_one_line_redrawn_once_a_second(monkeypatch):
     assert text.count("\n") == 1 and text.endswith("train 1000/1000 [00:10<00:00] \n")
     redraws = text.split("\r")[1:]
     assert 9 <= len(redraws) <= 11  # once a second, not at every update nor ten times a second
-    monkeypatch.delitem(sys.modules, "ipykernel")  # the same stream outside a kernel: whole lines, every log_every
+    monkeypatch.delitem(sys.modules, "ipykernel.kernelapp")  # the same stream outside a kernel: whole lines, every log_every
     bar = progress.Progress(1000, "train", stream=KernelStream(), log_every=5.0)
     for _ in range(1000):
         now[0] += 0.01

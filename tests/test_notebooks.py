@@ -242,3 +242,11 @@ def test_a_try_it_setting_given_in_flags_reaches_the_chapter(executed):
     default = executed["01_dataset"][3] / "results" / "01_dataset"
     pipeline = lambda out: (out / "pipeline.png").read_bytes()  # the digit followed through the pipeline
     assert pipeline(folder / "results" / "01_dataset") != pipeline(default)
+
+
+@needs_extra
+def test_the_process_that_runs_the_kernels_is_not_one(executed):
+    """Starting kernels imports parts of ipykernel here (to find the kernel's spec): the chapters must
+    still see a script, with its command line, exit codes and Agg, not a notebook."""
+    from mnist1d_np import kernel
+    assert "ipykernel" in sys.modules and not kernel.in_kernel()

@@ -212,7 +212,7 @@ def test_in_a_notebook_pages_are_drawn_inline_and_answers_come_from_input(monkey
     ipython = types.ModuleType("IPython")
     ipython.display = types.ModuleType("IPython.display")
     ipython.display.display = shown.append
-    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    monkeypatch.setitem(sys.modules, "ipykernel.kernelapp", types.ModuleType("ipykernel.kernelapp"))
     monkeypatch.setitem(sys.modules, "IPython", ipython)
     monkeypatch.setitem(sys.modules, "IPython.display", ipython.display)
     display = quiz.default_display("q.json", print)
