@@ -39,27 +39,27 @@ train on the 4000, test on the 1000), and the embedding's trustworthiness
 With --images NAME, the image panel: the image set's 60,000 train and
 10,000 test images (784 pixels each, in [0, 1] as loaded), all 70,000
 embedded together, as the original notebook did with openTSNE, with the
-t-SNE settings above. The notebook gave openTSNE the raw pixels (openTSNE
-finds their 90 neighbours approximately, with Annoy); ours are exact, on
-the 784 pixels, with no PCA first: 50 principal components would be 4x
-faster to search, but on Fashion-MNIST they change on average 29 % of each image's 91
-nearest neighbours. Beside it: kNN (k = 10) in pixel space (the 60,000
-train images vote for the 10,000 test images), the map's KL and
-trustworthiness, and kNN on each map's two coordinates (train points vote
-for test points; MNIST-1D's map too). Trustworthiness is estimated from
-trust_points = 5000 of the 70,000 points (drawn with default_rng(0)), each
-ranked among all 70,000: an unbiased estimate of the whole sum, which would
-cost a second 70,000 x 70,000 distance pass in 784 dimensions. Fashion-MNIST
-on 2 shared cores: TIMES_HERE.
+t-SNE settings above (1000 iterations; openTSNE's default is 750). The
+notebook gave openTSNE the raw pixels, whose 90 neighbours openTSNE finds
+approximately (Annoy); ours are exact, on the 784 pixels, with no PCA
+first: on 50 principal components the search is 4x faster, but on
+Fashion-MNIST they change on average 29 % of each image's 91 nearest
+neighbours. Beside the map: kNN (k = 10) in pixel space (the 60,000 train
+images vote for the 10,000 test images), the map's KL and trustworthiness,
+and kNN on each map's two coordinates (train points vote for test points;
+MNIST-1D's map too). Trustworthiness is estimated from trust_points = 5000
+of the 70,000 points (drawn with default_rng(0)), each ranked among all
+70,000: an unbiased estimate of the whole sum, which would need a second
+70,000 x 70,000 distance pass in 784 dimensions, 14 times the work.
 
 Run: python chapters/09_pixel_space.py          (CNN 6000 steps + two t-SNEs of 5000 points)
      python chapters/09_pixel_space.py --quick  (1000 points, 300 CNN steps, 300 t-SNE iterations)
-     python chapters/09_pixel_space.py --images mnist   (+ the 70,000 images: FULL_TIME_HERE)
+     python chapters/09_pixel_space.py --images mnist   (+ kNN and t-SNE of the 70,000 images)
      --quick --images mnist embeds 1600 + 400 images (image_train_points, image_test_points).
 The trained CNN is checkpointed in --out and the embeddings cached there:
 a rerun (or a run interrupted with Ctrl-C) picks up where it stopped. The
-image set's t-SNE keeps its affinities (about 200 MB at 70,000 points) and,
-every 50 iterations, its optimiser's state there too: interrupted, the same
+image set's t-SNE keeps its affinities there (160 MB at 70,000 points)
+and, every 50 iterations, its optimiser's state: interrupted, the same
 command resumes it, to the embedding an uninterrupted run gives.
 --seed S: the CNN's initialisation (two seeds share none); the pixel-space
 half does not depend on it.
