@@ -23,6 +23,11 @@ The recipe is scikit-learn's and openTSNE's defaults:
    scikit-learn's "auto" (openTSNE's n / 12 without the gradient's factor 4).
 4. The KL reported uses the Barnes-Hut estimate of Z, as scikit-learn's does.
 
+A long run (70,000 points: minutes of neighbour search, then minutes of
+descent) takes `checkpoint=PATH`: P is cached, the optimiser's state saved
+every 50 iterations, and the same call resumes from the last save to the
+very embedding of an uninterrupted run (see tsne()).
+
 Threads: numba runs the per-point loops on NUMBA_NUM_THREADS threads (one
 per core by default). Each point's sums are its own and are added up in a
 fixed order, so the embedding is the same whatever the number of threads.
@@ -388,11 +393,12 @@ def tsne(x, perplexity=30.0, n_iter=1000, early_exaggeration=12.0, exaggeration_
                           learning_rate, theta, metric, checkpoint_every)
     init = _checked_init(x, init)
     lr = max(n / early_exaggeration / 4.0, 50.0) if learning_rate == "auto" else float(learning_rate)
-    data = {"x": digest(x), "perplexity": float(perplexity), "metric": metric}
+    fingerprint = digest if checkpoint is not None else (lambda array: None)  # hashed only to name a checkpoint
+    data = {"x": fingerprint(x), "perplexity": float(perplexity), "metric": metric}
     P = _affinities(x, perplexity, metric, checkpoint, data, None if label is None else f"{label}, neighbours")
     identity = {**data, "n_iter": int(n_iter), "early_exaggeration": float(early_exaggeration),
                 "exaggeration_iter": int(exaggeration_iter), "learning_rate": lr, "theta": float(theta),
-                "init": init if isinstance(init, str) else digest(init)}
+                "init": init if isinstance(init, str) else fingerprint(init)}
     state = {"y": None, "update": None, "gains": None}
     loop = Resumable(checkpoint, identity, state, int(n_iter), label)
     if loop.start == 0:

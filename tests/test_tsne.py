@@ -198,6 +198,16 @@ def test_a_finished_run_is_read_back_and_its_affinities_are_shared(rng, tmp_path
     assert calls["affinities"] == 1 and not np.array_equal(other[0], first[0])
 
 
+def test_a_given_initial_embedding_is_part_of_what_a_checkpoint_holds(rng, tmp_path):
+    x, _ = blobs(rng, per_blob=6)
+    init = rng.normal(size=(len(x), 2)) * 1e-4
+    straight = tsne.tsne(x, **RUN, init=init)
+    resumed = tsne.tsne(x, **RUN, init=init, checkpoint=str(tmp_path / "run"))
+    np.testing.assert_array_equal(resumed[0], straight[0])
+    other = tsne.tsne(x, **RUN, init=2 * init, checkpoint=str(tmp_path / "run"))
+    assert not np.array_equal(other[0], straight[0]) and len(list(tmp_path.iterdir())) == 3  # P shared
+
+
 def test_pca_initialisation_has_the_requested_sd(rng):
     x = rng.normal(size=(40, 6)) * np.arange(1, 7)
     y = tsne.pca_initialisation(x)
