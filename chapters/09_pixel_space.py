@@ -181,12 +181,12 @@ def pixels_and_cnn(settings, seed, path):
     return {"pixels": pixels, "cnn": {**cnn, **accuracies}, "n_points": len(labels)}, (pixel_map, cnn_map), labels
 
 
-def image_subset(images, settings):
+def image_subset(image_set, settings):
     """The image set's first image_train_points train and image_test_points test images (all of a split
     that holds fewer), as frozen_subset's dict."""
     n_train, n_test = settings.image_train_points, settings.image_test_points
-    return {"x": images["x"][:n_train], "y": images["y"][:n_train],
-            "x_test": images["x_test"][:n_test], "y_test": images["y_test"][:n_test]}
+    return {"x": image_set["x"][:n_train], "y": image_set["y"][:n_train],
+            "x_test": image_set["x_test"][:n_test], "y_test": image_set["y_test"][:n_test]}
 
 
 def map_knn(embedding, labels, n_train, k):
@@ -201,11 +201,11 @@ def trust_sample(n, size):
     return None if size >= n else np.sort(np.random.default_rng(0).choice(n, size, replace=False))
 
 
-def image_panel(images, settings, run):
+def image_panel(image_set, settings, run):
     """The 28x28 image set beside MNIST-1D: kNN in pixel space (train images vote for the test
     images), the t-SNE of train + test, its KL, trustworthiness and kNN on the map. Returns
     (those numbers, the embedding (n, 2), the labels (n,)); each part is timed as a run.stage."""
-    subset, name, k = image_subset(images, settings), images["name"], settings.knn_k
+    subset, name, k = image_subset(image_set, settings), image_set["name"], settings.knn_k
     with run.stage(f"{name} kNN"):
         knn = probes.knn_accuracy(subset["x"], subset["y"], subset["x_test"], subset["y_test"], k, settings.metric)
     points = np.concatenate([subset["x"], subset["x_test"]]).astype(float)  # pixels in [0, 1], as loaded
@@ -216,7 +216,7 @@ def image_panel(images, settings, run):
     sample = trust_sample(len(points), settings.trust_points)
     with run.stage(f"{name} trustworthiness"):
         trust = probes.trustworthiness(points, embedding, k, settings.metric, points=sample)
-    numbers = {"name": name, "title": images["title"], "n_train": len(subset["y"]), "n_test": len(subset["y_test"]),
+    numbers = {"name": name, "title": image_set["title"], "n_train": len(subset["y"]), "n_test": len(subset["y_test"]),
                "knn_acc": 100 * knn, "kl": kl, "trustworthiness": trust,
                "trustworthiness_points": len(points) if sample is None else len(sample),
                "map_knn_acc": map_knn(embedding, labels, len(subset["y"]), k),
