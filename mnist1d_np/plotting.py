@@ -86,9 +86,11 @@ def band(ax, x, runs, scale=1.0, color=None, label=None):
     ax.fill_between(x, mean - se, mean + se, color=color, alpha=0.2)
 
 
-def class_map(ax, points, labels, title):
-    """A 2-D embedding, points (N, 2), coloured by class (labels (N,)), each class's median labelled."""
-    ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", vmin=-0.5, vmax=9.5, s=3, linewidths=0, alpha=0.8)
+def class_map(ax, points, labels, title, size=3):
+    """A 2-D embedding, points (N, 2), coloured by class (labels (N,)), each class's median labelled.
+    size: the dots' area (points^2; smaller for tens of thousands of points)."""
+    ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", vmin=-0.5, vmax=9.5, s=size, linewidths=0,
+               alpha=0.8)
     for label in range(10):
         x, y = np.median(points[labels == label], axis=0)
         ax.text(x, y, str(label), fontsize=12, weight="bold", ha="center", va="center",

@@ -23,6 +23,11 @@ The recipe is scikit-learn's and openTSNE's defaults:
    scikit-learn's "auto" (openTSNE's n / 12 without the gradient's factor 4).
 4. The KL reported uses the Barnes-Hut estimate of Z, as scikit-learn's does.
 
+A long run (70,000 points: minutes of neighbour search, then minutes of
+descent) takes `checkpoint=PATH`: P is cached, the optimiser's state saved
+every 50 iterations, and the same call resumes from the last save to the
+very embedding of an uninterrupted run (see tsne()).
+
 Threads: numba runs the per-point loops on NUMBA_NUM_THREADS threads (one
 per core by default). Each point's sums are its own and are added up in a
 fixed order, so the embedding is the same whatever the number of threads.
@@ -38,6 +43,8 @@ import numpy as np
 from numba import njit, prange
 
 from .probes import nearest_neighbours, prepare_metric, check_features
+from .resumable import Resumable
+from .train import digest
 
 LEAF_SIZE = 4          # a quadtree leaf holds at most this many points (exact forces inside)
 PERPLEXITY_TOL = 1e-5  # entropy tolerance of the bisection, in nats
@@ -138,11 +145,12 @@ _transpose_rows = njit(cache=True)(_transpose_rows)
 _symmetrise = njit(cache=True)(_symmetrise)
 
 
-def joint_probabilities(x, perplexity=30.0, metric="euclidean"):
-    """Sparse symmetric P of x: (n, d), as CSR (indptr, indices, data); data sums to 1."""
+def joint_probabilities(x, perplexity=30.0, metric="euclidean", label=None):
+    """Sparse symmetric P of x: (n, d), as CSR (indptr, indices, data); data sums to 1.
+    label: show the neighbour search's progress under this name (None: silent)."""
     points = prepare_metric(x, metric)
     k = min(len(x) - 1, int(3.0 * perplexity + 1))
-    neighbours = nearest_neighbours(points, points, k, exclude_self=True)
+    neighbours = nearest_neighbours(points, points, k, exclude_self=True, label=label)
     distances = _neighbour_distances(points, neighbours)
     if metric == "cosine":
         distances = 0.5 * distances  # unit rows: |a - b|^2 / 2 = 1 - cos(a, b)
@@ -344,26 +352,20 @@ def pca_initialisation(x, sd=1e-4):
     return y / y[:, 0].std() * sd
 
 
-def _descend(y, P, iterations, state, settings, callback):
-    """Gradient descent with momentum and gains for the given iteration numbers."""
-    lr, exaggeration, momentum, theta = settings
-    update, gains = state
-    for iteration in iterations:
-        report = callback is not None and (iteration + 1) % PROGRESS_EVERY == 0
-        grad, kl = gradient(y, P, exaggeration, theta, with_kl=report)
-        # The last step and the new gradient agree in sign: the step went uphill
-        # (overshot) along that coordinate, so its gain shrinks; otherwise it grows.
-        same_sign = update * grad > 0
-        gains = np.maximum(np.where(same_sign, gains * 0.8, gains + 0.2), 0.01)
-        update = momentum * update - lr * gains * grad
-        y = y + update
-        if report:
-            callback(iteration + 1, kl, y)
-    return y, (update, gains)
+def _step(y, P, update, gains, lr, exaggeration, momentum, theta, with_kl):
+    """One iteration of gradient descent with momentum and gains: (y, update, gains, KL at y or None)."""
+    grad, kl = gradient(y, P, exaggeration, theta, with_kl=with_kl)
+    # The last step and the new gradient agree in sign: the step went uphill
+    # (overshot) along that coordinate, so its gain shrinks; otherwise it grows.
+    same_sign = update * grad > 0
+    gains = np.maximum(np.where(same_sign, gains * 0.8, gains + 0.2), 0.01)
+    update = momentum * update - lr * gains * grad
+    return y + update, update, gains, kl
 
 
 def tsne(x, perplexity=30.0, n_iter=1000, early_exaggeration=12.0, exaggeration_iter=250,
-         learning_rate="auto", theta=0.5, metric="euclidean", init="pca", callback=None):
+         learning_rate="auto", theta=0.5, metric="euclidean", init="pca", callback=None,
+         checkpoint=None, checkpoint_every=50, label=None):
     """t-SNE embedding of x: (n, d) -> ((n, 2) embedding, final KL(P || Q)).
 
     perplexity: in [1, n - 1). n_iter: total iterations, the first
@@ -372,27 +374,67 @@ def tsne(x, perplexity=30.0, n_iter=1000, early_exaggeration=12.0, exaggeration_
     (n / early_exaggeration / 4). theta: Barnes-Hut accuracy in [0, 0.7]
     (0: exact). metric: "euclidean" or "cosine". init: "pca" or an (n, 2)
     array. callback(iteration, kl, embedding) runs every 50 iterations; its
-    kl is at the embedding before that iteration's step.
+    kl is at the embedding before that iteration's step. label: show a
+    progress line (iterations, KL) under this name.
+
+    checkpoint: a path (folder/stem) for a long run that must survive an
+    interruption. The affinities P are cached in stem-affinities-<hash>.ckpt.npz
+    and the optimiser's state (embedding, velocity, gains, iteration) is saved
+    every checkpoint_every iterations in stem-<hash>.ckpt.npz, atomically,
+    each file under a hash of what it depends on (the data and every argument
+    here but callback and label). The same call again continues from the last
+    save, to exactly the embedding of an uninterrupted run; once finished, it
+    does no descent at all. Inside resumable.stop_when, a requested stop ends
+    the run with KeyboardInterrupt right after a save.
     """
     x = check_features("x", x)
     n = len(x)
     _check_tsne_arguments(n, perplexity, n_iter, early_exaggeration, exaggeration_iter,
-                          learning_rate, theta, metric)
+                          learning_rate, theta, metric, checkpoint_every)
+    init = _checked_init(x, init)
     lr = max(n / early_exaggeration / 4.0, 50.0) if learning_rate == "auto" else float(learning_rate)
-    y = _initial_embedding(x, init)
-    P = joint_probabilities(x, perplexity, metric)
-    state = (np.zeros_like(y), np.ones_like(y))
-    y, state = _descend(y, P, range(exaggeration_iter), state,
-                        (lr, early_exaggeration, 0.5, theta), callback)
-    y, state = _descend(y, P, range(exaggeration_iter, n_iter), state, (lr, 1.0, 0.8, theta), callback)
-    return y, gradient(y, P, 1.0, theta)[1]
+    fingerprint = digest if checkpoint is not None else (lambda array: None)  # hashed only to name a checkpoint
+    data = {"x": fingerprint(x), "perplexity": float(perplexity), "metric": metric}
+    P = _affinities(x, perplexity, metric, checkpoint, data, None if label is None else f"{label}, neighbours")
+    identity = {**data, "n_iter": int(n_iter), "early_exaggeration": float(early_exaggeration),
+                "exaggeration_iter": int(exaggeration_iter), "learning_rate": lr, "theta": float(theta),
+                "init": init if isinstance(init, str) else fingerprint(init)}
+    state = {"y": None, "update": None, "gains": None}
+    loop = Resumable(checkpoint, identity, state, int(n_iter), label)
+    if loop.start == 0:
+        y = pca_initialisation(x) if isinstance(init, str) else init
+        state.update(y=y, update=np.zeros_like(y), gains=np.ones_like(y))
+    for iteration in loop:
+        early = iteration < exaggeration_iter
+        report = (callback is not None or label is not None) and (iteration + 1) % PROGRESS_EVERY == 0
+        y, update, gains, kl = _step(state["y"], P, state["update"], state["gains"], lr,
+                                     early_exaggeration if early else 1.0, 0.5 if early else 0.8, theta, report)
+        state.update(y=y, update=update, gains=gains)
+        if report:
+            loop.show(KL=kl)
+            if callback is not None:
+                callback(iteration + 1, kl, y)
+        if checkpoint is not None and (iteration + 1) % checkpoint_every == 0:
+            loop.checkpoint()
+    return state["y"], gradient(state["y"], P, 1.0, theta)[1]
 
 
-def _initial_embedding(x, init):
+def _affinities(x, perplexity, metric, checkpoint, identity, label):
+    """joint_probabilities(x), cached under `checkpoint`-affinities when a checkpoint is given."""
+    if checkpoint is None:
+        return joint_probabilities(x, perplexity, metric, label)
+    state = {"indptr": None, "indices": None, "data": None}
+    for _ in Resumable(f"{checkpoint}-affinities", identity, state, 1):
+        state["indptr"], state["indices"], state["data"] = joint_probabilities(x, perplexity, metric, label)
+    return state["indptr"], state["indices"], state["data"]
+
+
+def _checked_init(x, init):
+    """init as given ("pca"), or as a float64 copy of the (n, 2) array; ValueError otherwise."""
     if isinstance(init, str):
         if init != "pca":
             raise ValueError(f"init must be 'pca' or an (n, 2) array, got {init!r}")
-        return pca_initialisation(x)
+        return init
     init = check_features("init", init)
     if init.shape != (len(x), 2):
         raise ValueError(f"init must have shape ({len(x)}, 2), got {init.shape}")
@@ -400,7 +442,7 @@ def _initial_embedding(x, init):
 
 
 def _check_tsne_arguments(n, perplexity, n_iter, early_exaggeration, exaggeration_iter,
-                          learning_rate, theta, metric):
+                          learning_rate, theta, metric, checkpoint_every):
     if n < 4:
         raise ValueError(f"x must have at least 4 rows, got {n}")
     if not 1 <= perplexity < n - 1:
@@ -417,3 +459,5 @@ def _check_tsne_arguments(n, perplexity, n_iter, early_exaggeration, exaggeratio
         raise ValueError(f"theta must be in [0, 0.7] (larger lets a cell hold the point itself), got {theta}")
     if metric not in ("euclidean", "cosine"):
         raise ValueError(f"metric must be 'euclidean' or 'cosine', got {metric!r}")
+    if not (isinstance(checkpoint_every, (int, np.integer)) and checkpoint_every >= 1):
+        raise ValueError(f"checkpoint_every must be an integer >= 1, got {checkpoint_every!r}")

@@ -149,7 +149,8 @@ def test_every_setting_a_try_it_names_exists(name, monkeypatch, capsys):
     ("03_lottery_tickets", "iterative_rate=1.5", "iterative_rate must be in (0, 1), got 1.5"),
     ("06_double_descent", "mlp_widths=", "mlp_widths must be integers >= 1, got ()"),
     ("08_pooling", "steps=0", "steps must be an integer >= 1, got 0"),
-    ("09_pixel_space", "metric=manhattan", "metric must be euclidean or cosine, got 'manhattan'")])
+    ("09_pixel_space", "metric=manhattan", "metric must be euclidean or cosine, got 'manhattan'"),
+    ("09_pixel_space", "trust_points=0", "trust_points must be an integer >= 1, got 0")])
 def test_a_setting_out_of_range_ends_the_chapter_in_one_line_before_anything_is_written(
         name, change, message, tmp_path, monkeypatch, capsys):
     ch = load_chapter(name)

@@ -125,6 +125,45 @@ def naive_trustworthiness(x, embedding, k):
     return 1 - 2 / (n * k * (2 * n - 3 * k - 1)) * penalty
 
 
+def naive_penalties(x, embedding, k):
+    """Each point's sum over its k embedding neighbours of max(0, rank in x - k), by sorting."""
+    n = len(x)
+    dx = ((x[:, None] - x[None]) ** 2).sum(axis=2)
+    de = ((embedding[:, None] - embedding[None]) ** 2).sum(axis=2)
+    penalties = np.zeros(n, dtype=int)
+    for i in range(n):
+        others = [p for p in range(n) if p != i]
+        neighbours = [j for j in np.argsort(de[i], kind="stable") if j != i][:k]
+        for j in neighbours:
+            rank = 1 + sum(dx[i, p] < dx[i, j] for p in others)  # 1 + the other points strictly nearer
+            penalties[i] += max(0, rank - k)
+    return penalties
+
+
+@pytest.mark.parametrize("chunk", [300, probes.CHUNK_ELEMENTS])
+def test_trustworthiness_over_some_points_is_their_share_of_the_sum(rng, monkeypatch, chunk):
+    monkeypatch.setattr(probes, "CHUNK_ELEMENTS", chunk)
+    n, k = 45, 4
+    x = rng.integers(0, 3, size=(n, 3)).astype(float)          # many equal distances in x ...
+    embedding = rng.integers(0, 4, size=(n, 2)).astype(float)  # ... and coinciding points in the embedding
+    penalties = naive_penalties(x, embedding, k)
+    for points in (rng.choice(n, 12, replace=False), np.array([7]), np.arange(n)[::-1]):
+        expected = 1 - 2 / (len(points) * k * (2 * n - 3 * k - 1)) * penalties[points].sum()
+        assert probes.trustworthiness(x, embedding, k, points=points) == pytest.approx(expected, rel=1e-12)
+    whole = probes.trustworthiness(x, embedding, k)
+    assert whole == probes.trustworthiness(x, embedding, k, points=rng.permutation(n))
+    assert whole == pytest.approx(1 - 2 / (n * k * (2 * n - 3 * k - 1)) * penalties.sum(), rel=1e-12)
+
+
+def test_a_point_among_coinciding_ones_has_the_same_neighbours_either_way():
+    # Points 0, 1 and 2 coincide: point 2's nearest are 0 and 1 (by index), itself excluded.
+    embedding = np.array([[0.0, 0], [0, 0], [0, 0], [1, 0], [5, 5]])
+    every = probes.nearest_neighbours(embedding, embedding, 2, exclude_self=True)
+    some = probes._neighbours_of(np.array([2, 0, 4]), embedding, 2)
+    np.testing.assert_array_equal(some, every[[2, 0, 4]])
+    np.testing.assert_array_equal(some[0], [0, 1])
+
+
 def test_trustworthiness_of_identity_is_one(rng):
     x = rng.normal(size=(50, 5))
     assert probes.trustworthiness(x, x, k=5) == 1.0
@@ -155,6 +194,9 @@ def test_trustworthiness_matches_its_definition(rng, monkeypatch):
     (lambda x, y: probes.trustworthiness(x, x[:-1]), "embedding"),
     (lambda x, y: probes.trustworthiness(x, x, k=10), "k"),
     (lambda x, y: probes.trustworthiness(x, np.full_like(x, np.inf)), "embedding"),
+    (lambda x, y: probes.trustworthiness(x, x, k=3, points=np.array([0, 20])), "points"),
+    (lambda x, y: probes.trustworthiness(x, x, k=3, points=np.array([3, 3])), "points"),
+    (lambda x, y: probes.trustworthiness(x, x, k=3, points=np.array([0.5])), "points"),
 ])
 def test_bad_input_names_the_argument(rng, call, argument):
     x, y = rng.normal(size=(20, 3)), np.arange(20) % 2

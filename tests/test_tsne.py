@@ -145,6 +145,69 @@ def test_same_input_same_embedding(rng):
     assert first[1] == second[1]
 
 
+# ---------------------------------------------------------------- resuming
+
+RUN = dict(perplexity=4.0, n_iter=60, exaggeration_iter=25, checkpoint_every=10)  # the switch inside a block
+
+
+def stop_after(checkpoints):
+    """A should_stop for resumable.stop_when: True from the given checkpoint on."""
+    seen = []
+    return lambda: seen.append(1) or len(seen) >= checkpoints
+
+
+@pytest.mark.parametrize("stops", [[1], [3], [2, 3]])  # before, across and after the exaggeration ends
+def test_an_interrupted_run_resumes_to_the_uninterrupted_embedding(rng, tmp_path, capsys, stops):
+    from mnist1d_np import resumable
+    x, _ = blobs(rng, per_blob=6)
+    straight = tsne.tsne(x, **RUN)
+    stem = str(tmp_path / "run")
+    for stop in stops:  # each invocation stops at its own stop-th checkpoint
+        with resumable.stop_when(stop_after(stop)), pytest.raises(KeyboardInterrupt):
+            tsne.tsne(x, **RUN, checkpoint=stem)
+    resumed = tsne.tsne(x, **RUN, checkpoint=stem)
+    messages = capsys.readouterr().err
+    for done in np.cumsum(stops):  # each later invocation started where the one before stopped
+        assert f"after {10 * done} of 60" in messages
+    np.testing.assert_array_equal(resumed[0], straight[0])
+    assert resumed[1] == straight[1]
+
+
+def test_a_finished_run_is_read_back_and_its_affinities_are_shared(rng, tmp_path, monkeypatch):
+    x, _ = blobs(rng, per_blob=6)
+    stem = str(tmp_path / "run")
+    first = tsne.tsne(x, **RUN, checkpoint=stem)
+    straight_70 = tsne.tsne(x, **{**RUN, "n_iter": 70})
+    files = sorted(path.name for path in tmp_path.iterdir())
+    assert len(files) == 2 and sum(name.startswith("run-affinities-") for name in files) == 1
+    calls = {"steps": 0, "affinities": 0}
+    real_step, real_affinities = tsne._step, tsne.joint_probabilities
+    monkeypatch.setattr(tsne, "_step", lambda *a: calls.__setitem__("steps", calls["steps"] + 1) or real_step(*a))
+    monkeypatch.setattr(tsne, "joint_probabilities",
+                        lambda *a: calls.__setitem__("affinities", calls["affinities"] + 1) or real_affinities(*a))
+    again = tsne.tsne(x, **RUN, checkpoint=stem)
+    assert calls == {"steps": 0, "affinities": 0}
+    np.testing.assert_array_equal(again[0], first[0])
+    assert again[1] == first[1]
+    # Another number of iterations: a new descent, from the same cached affinities.
+    longer = tsne.tsne(x, **{**RUN, "n_iter": 70}, checkpoint=stem)
+    assert calls == {"steps": 70, "affinities": 0} and len(list(tmp_path.iterdir())) == 3
+    np.testing.assert_array_equal(longer[0], straight_70[0])
+    # Other data: nothing of the first run is used.
+    other = tsne.tsne(x + 1e-3, **RUN, checkpoint=stem)
+    assert calls["affinities"] == 1 and not np.array_equal(other[0], first[0])
+
+
+def test_a_given_initial_embedding_is_part_of_what_a_checkpoint_holds(rng, tmp_path):
+    x, _ = blobs(rng, per_blob=6)
+    init = rng.normal(size=(len(x), 2)) * 1e-4
+    straight = tsne.tsne(x, **RUN, init=init)
+    resumed = tsne.tsne(x, **RUN, init=init, checkpoint=str(tmp_path / "run"))
+    np.testing.assert_array_equal(resumed[0], straight[0])
+    other = tsne.tsne(x, **RUN, init=2 * init, checkpoint=str(tmp_path / "run"))
+    assert not np.array_equal(other[0], straight[0]) and len(list(tmp_path.iterdir())) == 3  # P shared
+
+
 def test_pca_initialisation_has_the_requested_sd(rng):
     x = rng.normal(size=(40, 6)) * np.arange(1, 7)
     y = tsne.pca_initialisation(x)
@@ -181,6 +244,7 @@ def test_kernels_run_as_plain_python():
     (dict(metric="manhattan"), "metric"),
     (dict(init="random"), "init"),
     (dict(init=np.zeros((20, 3))), "init"),
+    (dict(checkpoint_every=0), "checkpoint_every"),
 ])
 def test_bad_arguments_name_themselves(rng, kwargs, argument):
     with pytest.raises(ValueError, match=rf"^{argument} "):
