@@ -130,10 +130,12 @@ def notebook_flags(flags):
     (the paper's settings); ["--quick", "--set", "noise=0"]: the small run with one setting
     changed. They are checked when the chapter starts, as on the command line. A script
     reads its own command line and ignores them."""
-    if isinstance(flags, str) or not all(isinstance(flag, str) for flag in flags):
+    given = flags
+    flags = list(flags) if isinstance(flags, (list, tuple)) else None
+    if flags is None or not all(isinstance(flag, str) for flag in flags):
         raise TypeError(f"notebook_flags takes a list of texts, e.g. ['--quick', '--set', 'steps=100'], "
-                        f"got {flags!r}")
-    _notebook["flags"] = list(flags)
+                        f"got {given!r}")
+    _notebook["flags"] = flags
 
 
 def _notebook_args(parser):

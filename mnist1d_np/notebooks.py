@@ -98,11 +98,13 @@ def _markdown_paragraph(paragraph):
 
 def _escaped(line):
     """A line of plain text, kept from being read as Markdown's headings, quotes or
-    rules (the docstrings' own lists, `code` and *emphasis* are meant as Markdown)."""
+    rules, or a $ outside `code` as the start of a formula (Jupyter and Colab render
+    $...$ as LaTeX); the docstrings' own lists, `code` and *emphasis* are meant as Markdown."""
     stripped = line.lstrip()
     if re.match(r"(#|>|\+ |\* )", stripped) or re.fullmatch(r"[-=_]{3,}", stripped):
-        return line[:len(line) - len(stripped)] + "\\" + stripped
-    return line
+        line = line[:len(line) - len(stripped)] + "\\" + stripped
+    parts = line.split("`")  # the odd parts are code spans: kept as they are
+    return "`".join(part.replace("$", "\\$") if i % 2 == 0 else part for i, part in enumerate(parts))
 
 
 def chapter_title(doc):

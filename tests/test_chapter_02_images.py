@@ -179,3 +179,44 @@ def test_image_train_out_of_range_ends_the_chapter_in_one_line(tmp_path, monkeyp
     assert stop.value.code == 2
     assert capsys.readouterr().err.strip().splitlines()[-1].endswith("image_train must be an integer >= 1, got 0")
     assert not (tmp_path / "out").exists()
+
+
+def test_an_image_runs_identity_is_the_pixels_it_reads_not_their_folder(tmp_path, monkeypatch, tiny_fashion):
+    """The same pixels from another folder (uncompressed) plan the same runs, so they are reused;
+    one changed pixel, or another image_train, plans other runs; and a worker that finds other
+    files than the ones the sweep was planned with refuses them."""
+    from test_chapters import load_chapter
+    monkeypatch.setenv(images.ENV_VAR, "unset")  # restored after the test: the chapter points it at the set
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    ch = load_chapter("02_classifiers")
+    folder, arrays = tiny_fashion
+    settings = ch.Settings(image_train=50)
+    planned = lambda where, s=settings: ch.image_runs_data(images.load_images("fashion", images_dir=str(where)), s)
+    first = planned(folder)
+    copy = tmp_path / "copy"
+    write_folder(copy, arrays, spec=images.FASHION, compressed=False)
+    assert planned(copy) == first
+    assert planned(folder, ch.Settings(image_train=40))["digest"] != first["digest"]
+    changed = {**arrays, "train_images": arrays["train_images"].copy()}
+    changed["train_images"][3, 10, 10] ^= 1
+    write_folder(tmp_path / "changed", changed, spec=images.FASHION)
+    assert planned(tmp_path / "changed") != first
+    beyond = {**arrays, "train_images": arrays["train_images"].copy()}
+    beyond["train_images"][55, 0, 0] ^= 1  # an image past the first 50: not read by these runs
+    write_folder(tmp_path / "beyond", beyond, spec=images.FASHION)
+    assert planned(tmp_path / "beyond") == first
+    ch._PREPARED.clear()  # as in a worker process, which loads the set itself from the variable
+    monkeypatch.setenv(images.ENV_VAR, str(tmp_path / "changed"))
+    with pytest.raises(ValueError, match="not the Fashion-MNIST files this sweep was planned with"):
+        ch.image_training_data(first)
+
+
+def test_the_mnist_column_is_set_against_table_1s_mnist_row():
+    from test_chapters import load_chapter
+    ch = load_chapter("02_classifiers")
+    paper = ch.image_paper("mnist", "MNIST", MODELS)
+    assert [str(paper[f"{m} test acc., mnist (%)"]) for m in MODELS] == ["94 ± 0.5", ">99", ">99", ">99"]
+    assert paper["spread over the models, mnist (points)"] == "≈ 5 (>99 - 94)"
+    assert paper["spread over the models, mnist1d (points)"] == 94 - 32
+    fashion = ch.image_paper("fashion", "Fashion-MNIST", MODELS)
+    assert set(fashion.values()) - {94 - 32} == {NO_PAPER_ROW}

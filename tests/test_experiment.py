@@ -167,8 +167,9 @@ def test_notebook_flags_are_the_command_line_of_a_chapter_in_a_kernel(tmp_path, 
     with pytest.raises(SystemExit):
         start()
     assert "steps must be an integer >= 1, got 0" in capsys.readouterr().err
-    with pytest.raises(TypeError, match="a list of texts"):
-        experiment.notebook_flags("--quick")
+    for wrong in ("--quick", None, iter(["--quick"]), ["--set", 3]):  # a generator would be used up unseen
+        with pytest.raises(TypeError, match="a list of texts"):
+            experiment.notebook_flags(wrong)
     monkeypatch.setattr(kernel, "in_kernel", lambda: False)  # a script reads its own command line
     monkeypatch.setattr(sys, "argv", ["07_demo.py", "--quick"])
     assert start().settings.steps == 10

@@ -131,7 +131,6 @@ def test_the_colab_cell_installs_only_in_colab(tmp_path, monkeypatch):
 @needs_extra
 def test_colab_links_come_from_the_url_in_setup_cfg(tmp_path):
     root = copy_of_the_repository(tmp_path)
-    assert notebooks.repository_url(ROOT) is None  # unset until the repository is public
     table = notebooks.readme_table(root)
     assert "colab.research.google.com" not in table and "is not set" in table
     cfg = (root / "setup.cfg").read_text()
@@ -250,3 +249,16 @@ def test_the_process_that_runs_the_kernels_is_not_one(executed):
     still see a script, with its command line, exit codes and Agg, not a notebook."""
     from mnist1d_np import kernel
     assert "ipykernel" in sys.modules and not kernel.in_kernel()
+
+
+@needs_extra
+def test_a_dollar_outside_code_is_text_not_a_formula():
+    """Jupyter and Colab render $...$ in Markdown as LaTeX: a docstring's $VARIABLE stays text."""
+    assert notebooks._escaped("then $MNIST1D_NP_IMAGES, then `echo $HOME` and $X") == \
+        "then \\$MNIST1D_NP_IMAGES, then `echo $HOME` and \\$X"
+    for name in CHAPTERS:
+        nb = notebooks.chapter_notebook(name, ROOT)
+        for cell in nb.cells:
+            if cell.cell_type == "markdown":
+                outside_code = re.sub(r"```.*?```|`[^`]*`", "", cell.source, flags=re.S)
+                assert not re.search(r"(?<!\\)\$", outside_code), f"{name}: {cell.source[:200]}"
