@@ -249,7 +249,7 @@ Training = experiment.task_config("Training", Settings, ("steps", "batch_size", 
 
 def sweep(settings, seed, image_data=None):
     """Every run, in table order: ((model, dataset name), its config). image_data: the image
-    set's runs too (see image_runs_data), after MNIST-1D's."""
+    set's runs too (its images.run_spec), after MNIST-1D's."""
     datasets = {**DATASETS, **({image_data["images"]: image_data} if image_data else {})}
     return [((model, name), Training.of(settings, data=overrides, model=model, seed=init_seed))
             for name, overrides in datasets.items() for model in settings.models
@@ -272,7 +272,7 @@ def train_one(config, context):
 def run_data(data_spec):
     """(dataset, image_shape) of a run's config.data: MNIST-1D's (image_shape None) or the image set's."""
     if "images" in data_spec:
-        dataset = image_training_data(data_spec)
+        dataset = image_training_data(tuple(sorted(data_spec.items())))
         return dataset, dataset["image_shape"]
     return make_data(tuple(sorted(data_spec.items()))), None
 
@@ -284,47 +284,29 @@ def make_data(overrides):
 
 
 # %% The image column: the same four families on 28 x 28 images (--images mnist or fashion)
-# A run's config names the image set and fingerprints the pixels it trains on (not where they
-# were read: the same pixels from another folder resume the same runs). The models' input is
-# the loader's pixels in [0, 1], standardised with two numbers of the training images used, their
-# mean pixel and pixel SD, as torchvision's MNIST examples do (0.1307 and 0.3081).
-_PREPARED = {}  # (name, train_examples, digest) -> the run-ready set, once per process
+# A run's config.data is the image set's images.run_spec: its name, how many images, a digest of
+# their pixels (not where they were read: the same pixels from another folder resume the same
+# runs). The models' input is the loader's pixels in [0, 1], standardised with two numbers of
+# the training images used, their mean pixel and pixel SD, as torchvision's MNIST examples do
+# (0.1307 and 0.3081).
+@functools.lru_cache(maxsize=None)
+def image_training_data(spec):
+    """The standardised images a run's config.data names (as sorted items), made once per process."""
+    return standardised(images.for_run(dict(spec)))
 
 
-def image_runs_data(loaded, settings):
-    """The config.data of the image runs: the set's name, the number of training images
-    (the first settings.image_train) and of test images (all), and a digest of those pixels.
-    Also makes the set ready for the runs in this process, and lets the worker processes,
-    which load it themselves, find it where this process did."""
-    n = min(settings.image_train, len(loaded["y"]))
-    x, y = loaded["x"][:n], loaded["y"][:n]
-    digest = train.digest(x, y, loaded["x_test"], loaded["y_test"])
-    _PREPARED[(loaded["name"], n, digest)] = standardised(loaded, n)
-    os.environ[images.ENV_VAR] = loaded["source"]  # inherited by the sweep's workers (--workers)
-    return {"images": loaded["name"], "train_examples": n, "test_examples": len(loaded["y_test"]), "digest": digest}
-
-
-def image_training_data(data_spec):
-    """The standardised image set a run's config.data names (loaded once per process); ValueError
-    if the files found now hold other pixels than the ones the sweep was planned with."""
-    key = (data_spec["images"], data_spec["train_examples"], data_spec["digest"])
-    if key not in _PREPARED:
-        loaded = images.load_images(key[0], download=False)
-        n = key[1]
-        if train.digest(loaded["x"][:n], loaded["y"][:n], loaded["x_test"], loaded["y_test"]) != key[2]:
-            raise ValueError(f"{loaded['source']}: not the {loaded['title']} files this sweep was planned with")
-        _PREPARED[key] = standardised(loaded, n)
-    return _PREPARED[key]
-
-
-def standardised(loaded, n):
-    """{'x', 'y', 'x_test', 'y_test', 'image_shape', 'mean', 'sd'}: the first n training images and all
-    test images, (pixel - mean) / sd with the mean and SD of those n training images' pixels."""
-    x = loaded["x"][:n]
-    mean, sd = float(x.mean(dtype=np.float64)), float(x.std(dtype=np.float64))
+def standardised(part):
+    """{'x', 'y', 'x_test', 'y_test', 'image_shape', 'mean', 'sd'}: the images of `part`,
+    (pixel - mean) / sd with the mean and SD of its training images' pixels."""
+    mean, sd = pixel_mean_sd(part["x"])
     scale = lambda pixels: (pixels - np.float32(mean)) / np.float32(sd)
-    return {"x": scale(x), "y": loaded["y"][:n], "x_test": scale(loaded["x_test"]), "y_test": loaded["y_test"],
-            "image_shape": tuple(loaded["image_shape"]), "mean": mean, "sd": sd}
+    return {"x": scale(part["x"]), "y": part["y"], "x_test": scale(part["x_test"]), "y_test": part["y_test"],
+            "image_shape": tuple(part["image_shape"]), "mean": mean, "sd": sd}
+
+
+def pixel_mean_sd(x):
+    """The mean pixel and the pixel SD of images x (n, 784), in float64."""
+    return float(x.mean(dtype=np.float64)), float(x.std(dtype=np.float64))
 
 
 # %% The cost side: seconds (measured by each run) and FLOPs (counted) per run
@@ -490,10 +472,10 @@ def image_measured(summary, cost, name, models):
 
 def image_record(loaded, image_data):
     """What results.json keeps about the image set: which, where it was read, how much, the standardisation."""
-    prepared = _PREPARED[(image_data["images"], image_data["train_examples"], image_data["digest"])]
+    mean, sd = pixel_mean_sd(loaded["x"][:image_data["train_examples"]])  # as standardised computes them
     return {"name": loaded["name"], "title": loaded["title"], "source": loaded["source"],
             "train_examples": image_data["train_examples"], "test_examples": image_data["test_examples"],
-            "digest": image_data["digest"], "standardisation": {"mean": prepared["mean"], "sd": prepared["sd"]}}
+            "digest": image_data["digest"], "standardisation": {"mean": mean, "sd": sd}}
 
 
 # %% Main
@@ -510,7 +492,7 @@ def main():
     loaded = experiment.load_image_set(run.args)
     if loaded is None:
         print(f"image column: not run (add --images mnist or fashion); {images.how_to_get('mnist')}")
-    image_data = None if loaded is None else image_runs_data(loaded, run.settings)
+    image_data = None if loaded is None else images.run_spec(loaded, run.settings.image_train)
     record = None if loaded is None else image_record(loaded, image_data)
     del loaded  # from here on, the runs use the standardised copy
     planned = sweep(run.settings, run.args.seed, image_data)

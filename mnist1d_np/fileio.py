@@ -47,6 +47,15 @@ def short_hash(value, length=10):
 
 # ---------------------------------------------------------------- atomic writes
 
+def digest(*arrays):
+    """A short hash of the arrays' bytes (None counts as nothing): a data fingerprint."""
+    hashed = hashlib.sha256()
+    for a in arrays:
+        if a is not None:
+            hashed.update(np.ascontiguousarray(a).tobytes())
+    return hashed.hexdigest()[:12]
+
+
 def atomic_write(path, write):
     """Write a file through write(file_object) into a temporary file, then rename.
 

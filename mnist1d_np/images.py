@@ -39,6 +39,10 @@ When the files cannot be found or fetched, ImagesError says which files are
 missing, where to put them, and how to point the loader at them. A chapter
 turns it into one line (experiment.UsageError).
 
+A sweep that trains on the images (chapter 02) names them in each run's
+config by `run_spec(data, n_train)`, a digest of the pixels the run reads, and
+each run, in whatever worker process, gets them back with `for_run(spec)`.
+
 Command line: `python -m mnist1d_np.images mnist [--images-dir DIR] [--no-download]`
 finds or downloads the set and prints what it holds.
 """
@@ -52,11 +56,11 @@ import zipfile
 import numpy as np
 
 from .download import DownloadError, fetch
-from .fileio import clean_temporary_files
+from .fileio import clean_temporary_files, digest
 from .idx import IdxError, read_idx
 
 __all__ = ["ENV_VAR", "IMAGE_SETS", "NAMES", "ImageFile", "ImageSet", "ImagesError",
-           "image_set", "default_cache_dir", "load_images", "find_images", "how_to_get"]
+           "image_set", "default_cache_dir", "load_images", "find_images", "how_to_get", "run_spec", "for_run"]
 
 ENV_VAR = "MNIST1D_NP_IMAGES"
 ROLES = ("train_images", "train_labels", "test_images", "test_labels")
@@ -419,6 +423,42 @@ def how_to_get(name):
     spec = image_set(name)
     return (f"`python -m mnist1d_np.images {spec.name}` downloads {spec.title} into "
             f"{default_cache_dir(spec.name)}; or --images-dir DIR / {ENV_VAR}=DIR for a folder that holds it")
+
+
+# ---------------------------------------------------------------- the set as the data of a sweep's runs
+
+def run_spec(data, n_train=None):
+    """What identifies runs that train on the first n_train images of `data` (load_images' dict;
+    all of them if None or more) and test on all of its test images: {'images': the set's name,
+    'train_examples', 'test_examples', 'digest': a hash of exactly those pixels and labels}.
+    Not the folder they were read from: the same pixels found elsewhere are the same runs.
+    It is small, for a sweep's config; a run gets the images back with for_run. So that the
+    sweep's worker processes find the set where this process did, the environment variable
+    MNIST1D_NP_IMAGES is set to data['source'] (the processes started from now on inherit it)."""
+    n = len(data["y"]) if n_train is None else min(int(n_train), len(data["y"]))
+    spec = {"images": data["name"], "train_examples": n, "test_examples": len(data["y_test"]),
+            "digest": digest(*_part(data, n))}
+    os.environ[ENV_VAR] = data["source"]
+    return spec
+
+
+def for_run(spec):
+    """The images a run_spec names: load_images' dict with the first spec['train_examples']
+    training images and all the test images, read from $MNIST1D_NP_IMAGES or the cache (never
+    downloaded: the sweep that planned the run found the set). ImagesError if the files found
+    now hold other pixels than the ones the run was planned with."""
+    data = load_images(spec["images"], download=False)
+    x, y, x_test, y_test = _part(data, spec["train_examples"])
+    if len(y) != spec["train_examples"] or len(y_test) != spec["test_examples"] or \
+            digest(x, y, x_test, y_test) != spec["digest"]:
+        raise ImagesError(f"{data['source']}: not the {data['title']} files this sweep was planned with "
+                          f"(its runs read {spec['train_examples']} + {spec['test_examples']} images, digest "
+                          f"{spec['digest']})")
+    return {**data, "x": x, "y": y}
+
+
+def _part(data, n):
+    return data["x"][:n], data["y"][:n], data["x_test"], data["y_test"]
 
 
 # ---------------------------------------------------------------- command line

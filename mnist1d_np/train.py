@@ -24,11 +24,11 @@ On top of it:
   every epoch (chapter 06's deep double descent).
 """
 import dataclasses
-import hashlib
 
 import numpy as np
 
 from . import ops
+from .fileio import digest  # noqa: F401  (train.digest: the data fingerprint the loops key on)
 from .nn import describe, flatten_parameters
 from .optim import adam, sgd
 from .pruning import check_masks
@@ -202,15 +202,6 @@ def _count(name, value, minimum):
 
 def _positive(name, value):
     return _count(name, value, 1)
-
-
-def digest(*arrays):
-    """A short hash of the arrays' bytes (None counts as nothing): a data fingerprint."""
-    hashed = hashlib.sha256()
-    for a in arrays:
-        if a is not None:
-            hashed.update(np.ascontiguousarray(a).tobytes())
-    return hashed.hexdigest()[:12]
 
 
 # ---------------------------------------------------------------- evaluation

@@ -44,7 +44,7 @@ from numba import njit, prange
 
 from .probes import nearest_neighbours, prepare_metric, check_features
 from .resumable import Resumable
-from .train import digest
+from .fileio import digest
 
 LEAF_SIZE = 4          # a quadtree leaf holds at most this many points (exact forces inside)
 PERPLEXITY_TOL = 1e-5  # entropy tolerance of the bisection, in nats

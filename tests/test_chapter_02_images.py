@@ -191,7 +191,8 @@ def test_an_image_runs_identity_is_the_pixels_it_reads_not_their_folder(tmp_path
     ch = load_chapter("02_classifiers")
     folder, arrays = tiny_fashion
     settings = ch.Settings(image_train=50)
-    planned = lambda where, s=settings: ch.image_runs_data(images.load_images("fashion", images_dir=str(where)), s)
+    planned = lambda where, s=settings: images.run_spec(images.load_images("fashion", images_dir=str(where)),
+                                                        s.image_train)
     first = planned(folder)
     copy = tmp_path / "copy"
     write_folder(copy, arrays, spec=images.FASHION, compressed=False)
@@ -205,10 +206,14 @@ def test_an_image_runs_identity_is_the_pixels_it_reads_not_their_folder(tmp_path
     beyond["train_images"][55, 0, 0] ^= 1  # an image past the first 50: not read by these runs
     write_folder(tmp_path / "beyond", beyond, spec=images.FASHION)
     assert planned(tmp_path / "beyond") == first
-    ch._PREPARED.clear()  # as in a worker process, which loads the set itself from the variable
+    assert os.environ[images.ENV_VAR] == str(tmp_path / "beyond")  # where the sweep's workers will look
+    monkeypatch.setenv(images.ENV_VAR, str(folder))  # as in a worker process, which loads the set itself
+    part = images.for_run(first)
+    assert np.array_equal(part["x"], images.load_images("fashion", images_dir=str(folder))["x"][:50])
+    assert ch.image_training_data(tuple(sorted(first.items())))["x"].shape == (50, 784)
     monkeypatch.setenv(images.ENV_VAR, str(tmp_path / "changed"))
-    with pytest.raises(ValueError, match="not the Fashion-MNIST files this sweep was planned with"):
-        ch.image_training_data(first)
+    with pytest.raises(images.ImagesError, match="not the Fashion-MNIST files this sweep was planned with"):
+        images.for_run(first)
 
 
 def test_the_mnist_column_is_set_against_table_1s_mnist_row():
