@@ -310,13 +310,6 @@ def pixel_mean_sd(x):
 
 
 # %% The cost side: seconds (measured by each run) and FLOPs (counted) per run
-def examples_seen(n, steps, batch_size):
-    """Training examples the paper's loop feeds: `steps` batches in a fixed order over n examples,
-    a batch that would run past the end cut short there (train.FixedOrder)."""
-    starts = (np.arange(steps) * batch_size) % n
-    return int(np.minimum(batch_size, n - starts).sum())
-
-
 def flops_per_run(config, evaluations):
     """FLOPs of one run's matrix products: each training example seen costs a forward and a
     backward pass, and each of the `evaluations` a forward pass over the whole train and test
@@ -331,7 +324,7 @@ def flops_per_run(config, evaluations):
         n_train, n_test, example_shape = len(dataset["y"]), len(dataset["y_test"]), dataset["x"].shape[1:]
     model = nn.make_model(config.model, np.random.default_rng(0), dtype=np.dtype(config.dtype), image_shape=image_shape)
     per_example = nn.flops_per_example(model, example_shape)
-    trained, evaluated = examples_seen(n_train, config.steps, config.batch_size), evaluations * (n_train + n_test)
+    trained, evaluated = train.FixedOrder.examples_seen(n_train, config.steps, config.batch_size), evaluations * (n_train + n_test)
     training, evaluation = trained * (per_example["forward"] + per_example["backward"]), evaluated * per_example["forward"]
     return {"per_example": per_example, "examples_trained": trained, "examples_evaluated": evaluated,
             "training": training, "evaluation": evaluation, "total": training + evaluation}

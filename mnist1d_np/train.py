@@ -52,6 +52,13 @@ class FixedOrder:
         start = (step * self.batch_size) % len(self.x)
         return self.x[start:start + self.batch_size], _rows(self.y, start, start + self.batch_size)
 
+    @staticmethod
+    def examples_seen(n, steps, batch_size):
+        """How many examples `steps` of these batches over n examples hold (a cut batch counts
+        what it holds): what a run trains on, for counting its cost."""
+        starts = (np.arange(steps) * batch_size) % n
+        return int(np.minimum(batch_size, n - starts).sum())
+
 
 class Shuffled:
     """Epochs over x: (N, ...) (and y: (N,), or None) in a new order each,

@@ -185,3 +185,10 @@ def test_a_model_that_computes_otherwise_gets_its_own_checkpoint(dataset, tmp_pa
     tanh = train.train(model(ops.tanh), dataset, config, tmp_path / "run.ckpt.npz")
     assert evaluations.steps == 4 and tanh != relu  # trained from scratch, not the ReLU run's curves
     assert tanh == train.train(model(ops.tanh), dataset, config)
+
+
+@pytest.mark.parametrize("n, steps, batch_size", [(4000, 6000, 100), (50, 20, 100), (250, 7, 100), (7, 5, 3)])
+def test_fixed_order_counts_the_examples_its_batches_hold(n, steps, batch_size):
+    batches = train.FixedOrder(np.zeros((n, 1)), np.zeros(n), batch_size)
+    held = sum(len(batches(step)[0]) for step in range(steps))
+    assert train.FixedOrder.examples_seen(n, steps, batch_size) == held
