@@ -50,14 +50,15 @@ def scheduler(tmp_path_factory):
         with distributed.Client(address, timeout=30) as client:
             client.wait_for_workers(3, timeout=60)
         yield address
-    finally:
-        for process in reversed(processes):
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    finally:  # the workers first, while the scheduler can still answer their goodbyes, then the scheduler
+        for group in (processes[1:], processes[:1]):
+            for process in group:
+                process.terminate()
+            for process in group:
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
 
 
 def run_chapter(name, out, *flags):
